@@ -1,0 +1,291 @@
+# `microp2p node`: one peer driven by arguments and JSON commands on stdin, reporting JSON lines on
+# stdout. Portable: the host CLI and `micropython -m microp2p.node` run this same code, so a test
+# scenario runs unchanged on either runtime. Contract (ARCHITECTURE.md, "Command line"):
+#   node --listen MA [--seed HEX64 | --key FILE] [--dial MA]... [--sub TOPIC]... [--pub TOPIC:MSG]...
+# stdout: JSON lines only ("started" first); logs go to stderr. Exits on stdin EOF, SIGTERM or
+# {"cmd":"stop"}.
+import sys
+import json
+from microp2p import crypto
+from microp2p.compat import asyncio, ticks_ms, ticks_diff, print_exc, MICROPYTHON
+from microp2p.keys import Ed25519PrivateKey
+
+USAGE = "usage: node --listen MA [--seed HEX64|--key FILE] [--dial MA]... [--sub TOPIC]... [--pub TOPIC:MSG]... [--device]"
+ECHO_MAX_STREAMS = 256
+ECHO_MAX_SIZE = 64 * 1024 * 1024
+ECHO_CHUNK = 16384
+PUB_WAIT_MS = 10000  # --pub waits this long (at most) for a subscriber
+
+
+def parse_args(argv):
+    opts = {"listen": [], "dial": [], "sub": [], "pub": [], "seed": None, "key": None, "device": False,
+            "log": False}
+    multi = ("listen", "dial", "sub", "pub")
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a in ("-h", "--help"):
+            raise SystemExit(USAGE)
+        if a == "--device":
+            opts["device"] = True
+            i += 1
+            continue
+        if a == "--verbose":
+            opts["log"] = True
+            i += 1
+            continue
+        if not a.startswith("--") or i + 1 >= len(argv):
+            raise ValueError("bad argument %r\n%s" % (a, USAGE))
+        name = a[2:]
+        if name not in opts:
+            raise ValueError("unknown option %r\n%s" % (a, USAGE))
+        if name in multi:
+            opts[name].append(argv[i + 1])
+        else:
+            opts[name] = argv[i + 1]
+        i += 2
+    return opts
+
+
+def load_key(opts):
+    if opts["seed"]:
+        seed = bytes.fromhex(opts["seed"])
+        if len(seed) != 32:
+            raise ValueError("--seed needs 64 hex digits")
+        return Ed25519PrivateKey.from_seed(seed)
+    if opts["key"]:
+        from microp2p.keys import load_private_key
+        return load_private_key(opts["key"])
+    return Ed25519PrivateKey.generate()
+
+
+class Runner:
+    def __init__(self, opts, out=None):
+        from microp2p import node as nodemod
+        self.nodemod = nodemod
+        self.opts = opts
+        self.out = out or sys.stdout
+        cfg = nodemod.Config.device() if opts["device"] else nodemod.Config()
+        self.node = nodemod.Node(load_key(opts), cfg, on_event=self.emit,
+                                 log=self.log if opts["log"] else None)
+        self.done = asyncio.Event()
+        self.pubsub = None
+
+    def emit(self, name, fields):
+        d = {"event": name}
+        for k in fields:
+            d[k] = fields[k]
+        line = json.dumps(d)
+        self.out.write(line + "\n")
+        if not MICROPYTHON:
+            self.out.flush()
+
+    def log(self, msg):
+        sys.stderr.write(str(msg) + "\n")
+
+    async def run(self):
+        node = self.node
+        for ma in self.opts["listen"] or ["/ip4/127.0.0.1/tcp/0"]:
+            await node.listen(ma)
+        self._setup_pubsub()
+        self.emit("started", {"peerId": str(node.peer_id),
+                              "addrs": [str(a) + "/p2p/" + str(node.peer_id) for a in node.listen_addrs],
+                              "runtime": sys.implementation.name})
+        for ma in self.opts["dial"]:
+            await self.cmd_dial({"addr": ma})
+        for spec in self.opts["pub"]:
+            topic, _, msg = spec.partition(":")
+            asyncio.create_task(self._pub_when_ready(topic, msg))
+        reader_task = asyncio.create_task(self._stdin_loop())
+        await self.done.wait()
+        reader_task.cancel()
+        await node.stop()
+        self.emit("stopped", {})
+
+    def _setup_pubsub(self):
+        try:
+            from microp2p import pubsub_driver
+        except ImportError:
+            return
+        self.pubsub = pubsub_driver.attach(self.node, on_message=self._on_message,
+                                           device=self.opts["device"])
+        for t in self.opts["sub"]:
+            self.pubsub.subscribe(t)
+
+    def _on_message(self, topic, msg):
+        data = msg.get("data", b"")
+        try:
+            text = str(data, "utf-8")
+        except Exception:
+            text = None
+        fields = {"topic": topic, "data": text, "dataHex": bytes(data).hex(),
+                  "seqno": bytes(msg.get("seqno", b"")).hex()}
+        frm = msg.get("from")
+        if frm:
+            from microp2p.peerid import PeerId
+            fields["from"] = str(PeerId.from_bytes(frm))
+        self.emit("gossip:message", fields)
+
+    async def _pub_when_ready(self, topic, text):
+        t0 = ticks_ms()
+        while self.pubsub is not None and ticks_diff(ticks_ms(), t0) < PUB_WAIT_MS:
+            if self.pubsub.topic_peers(topic):
+                break
+            await asyncio.sleep(0.1)
+        await self.cmd_publish({"topic": topic, "data": text})
+
+    async def _stdin_loop(self):
+        if MICROPYTHON:
+            reader = asyncio.StreamReader(sys.stdin)
+            readline = reader.readline
+        else:
+            loop = asyncio.get_event_loop()
+            reader = asyncio.StreamReader(limit=1 << 20)
+            await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+            readline = reader.readline
+        while True:
+            line = await readline()
+            if not line:
+                break
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                cmd = json.loads(line)
+                await self.command(cmd)
+            except Exception as e:
+                self.emit("error", {"error": "%s: %s" % (type(e).__name__, e)})
+        self.done.set()
+
+    async def command(self, cmd):
+        name = cmd.get("cmd")
+        fn = getattr(self, "cmd_" + str(name), None)
+        if fn is None:
+            raise ValueError("unknown command %r" % name)
+        asyncio.create_task(self._run_cmd(name, fn, cmd))
+
+    async def _run_cmd(self, name, fn, cmd):
+        try:
+            await fn(cmd)
+        except Exception as e:
+            self.emit("error", {"cmd": name, "error": "%s: %s" % (type(e).__name__, e)})
+
+    def _peer(self, cmd):
+        from microp2p.peerid import PeerId
+        from microp2p.multiaddr import Multiaddr
+        if cmd.get("peer"):
+            return PeerId.from_string(cmd["peer"])
+        if cmd.get("addr"):
+            return PeerId.from_string(Multiaddr.from_string(cmd["addr"]).value_for("p2p"))
+        if self.node.connections:
+            return self.node.connections[0].remote_peer
+        raise ValueError("no peer given and no connection")
+
+    async def cmd_stop(self, cmd):
+        self.done.set()
+
+    async def cmd_dial(self, cmd):
+        try:
+            conn = await self.node.dial(cmd["addr"])
+        except Exception as e:
+            self.emit("dial:error", {"addr": cmd["addr"], "error": "%s: %s" % (type(e).__name__, e)})
+            return
+        self.emit("dial:ok", {"addr": cmd["addr"], "peer": str(conn.remote_peer)})
+
+    async def cmd_ping(self, cmd):
+        peer = self._peer(cmd)
+        if self.node.connection_to(peer) is None and cmd.get("addr"):
+            await self.node.dial(cmd["addr"])
+        rtts = await self.node.ping(peer, int(cmd.get("count", 1)))
+        for r in rtts:
+            self.emit("ping", {"peer": str(peer), "rtt": r})
+
+    async def cmd_echo(self, cmd):
+        peer = self._peer(cmd)
+        n = min(int(cmd.get("streams", 1)), ECHO_MAX_STREAMS)
+        size = min(int(cmd.get("size", 1024)), ECHO_MAX_SIZE)
+        t0 = ticks_ms()
+        results = await asyncio.gather(*[self._echo_one(peer, size) for _ in range(n)],
+                                       return_exceptions=True)
+        errors = [repr(r) for r in results if r is not True]
+        self.emit("echo", {"peer": str(peer), "ok": not errors, "streams": n, "bytes": size,
+                           "ms": ticks_diff(ticks_ms(), t0), "errors": errors[:3]})
+
+    async def _echo_one(self, peer, size):
+        # Streamed: random chunks are hashed as they go out and as they come back, so a device
+        # echoes megabytes without holding them.
+        import hashlib
+        st = await self.node.new_stream(peer, [self.nodemod.ECHO])
+        sent_hash = hashlib.sha256()
+
+        async def writer():
+            left = size
+            while left:
+                chunk = crypto.random_bytes(min(ECHO_CHUNK, left))
+                sent_hash.update(chunk)
+                await st.write(chunk)
+                left -= len(chunk)
+            await st.close()
+
+        wt = asyncio.create_task(writer())
+        got_hash = hashlib.sha256()
+        got = 0
+        while got <= size:
+            b = await st.read()
+            if not b:
+                break
+            got_hash.update(b)
+            got += len(b)
+        await wt
+        if got != size or got_hash.digest() != sent_hash.digest():
+            raise ValueError("echo mismatch: sent %d got %d" % (size, got))
+        return True
+
+    async def cmd_subscribe(self, cmd):
+        if self.pubsub is None:
+            raise ValueError("pubsub not available")
+        self.pubsub.subscribe(cmd["topic"])
+
+    async def cmd_unsubscribe(self, cmd):
+        self.pubsub.unsubscribe(cmd["topic"])
+
+    async def cmd_publish(self, cmd):
+        if self.pubsub is None:
+            raise ValueError("pubsub not available")
+        data = cmd.get("data", "")
+        if "dataHex" in cmd:
+            data = bytes.fromhex(cmd["dataHex"])
+        elif isinstance(data, str):
+            data = data.encode()
+        mid = self.pubsub.publish(cmd["topic"], data)
+        self.emit("published", {"topic": cmd["topic"], "id": bytes(mid).hex() if mid else None,
+                                "recipients": len(self.pubsub.topic_peers(cmd["topic"]))})
+
+    async def cmd_peers(self, cmd):
+        self.emit("peers", {"peers": [str(c.remote_peer) for c in self.node.connections]})
+
+
+def main(argv=None):
+    if argv is None:
+        argv = sys.argv[1:]
+    try:
+        opts = parse_args(argv)
+    except ValueError as e:
+        sys.stderr.write(str(e) + "\n")
+        return 2
+    runner = Runner(opts)
+    if not MICROPYTHON:
+        import signal
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        try:
+            loop.add_signal_handler(signal.SIGTERM, runner.done.set)
+        except Exception:
+            pass
+        try:
+            loop.run_until_complete(runner.run())
+        finally:
+            loop.close()
+    else:
+        asyncio.run(runner.run())
+    return 0

@@ -1,0 +1,451 @@
+# Multiaddr (multiformats/multiaddr): text "/ip4/1.2.3.4/tcp/4001/p2p/12D3KooW..." <-> bytes
+# <varint code><value>... for the protocols this project uses. Anything else — an unknown or
+# unsupported protocol, a bad value, a truncated or over-long value, trailing bytes — raises
+# DecodeError, so a Multiaddr object always holds a canonical, fully understood address.
+#
+# Text forms follow go-multiaddr: ip6 prints RFC 5952 text (IPv4-mapped as ::ffff:a.b.c.d),
+# /ipfs/ is read as /p2p/, and /p2p/ prints base58. Deliberately stricter than go: ip4 accepts only
+# dotted quads, ip6 only IPv6 text (no zone, no bare IPv4), ports only canonical decimal.
+#
+# /serial/<device> (code SERIAL_CODE, from the multicodec private-use range) names a local serial
+# link, e.g. /serial/%2Fdev%2FttyUSB0. The value is the device path, percent-escaped in text so it
+# stays one component. It is LOCAL ONLY: the gateway uses it to name its own UARTs and never
+# advertises it (devices are reached from the network through a relay address).
+from microp2p import varint, peerid
+from microp2p.errors import DecodeError, UsageError
+
+SERIAL_CODE = 0x300001  # private use (0x300000-0x3fffff); never leaves this process
+
+MAX_ADDR_LEN = 1024  # bytes of one binary multiaddr we accept
+MAX_TEXT_LEN = 2048  # characters of one text multiaddr we accept
+MAX_COMPONENTS = 32  # components in one multiaddr (a relayed address has about 6)
+MAX_NAME_LEN = 255  # dns/dns4/dns6/dnsaddr/sni value, in bytes
+MAX_PATH_LEN = 255  # serial device path, in bytes
+
+_NONE = 0  # no value
+_IP4 = 1
+_IP6 = 2
+_PORT = 3
+_NAME = 4  # a DNS-style name: non-empty utf-8, no '/'
+_P2P = 5
+_PATH = 6  # percent-escaped in text, raw in bytes
+
+_FIXED = {_NONE: 0, _IP4: 4, _IP6: 16, _PORT: 2}
+
+# (code, name, kind). Order only matters for name lookup: the first entry wins for a code.
+PROTOCOLS = (
+    (4, "ip4", _IP4),
+    (41, "ip6", _IP6),
+    (6, "tcp", _PORT),
+    (273, "udp", _PORT),
+    (53, "dns", _NAME),
+    (54, "dns4", _NAME),
+    (55, "dns6", _NAME),
+    (56, "dnsaddr", _NAME),
+    (421, "p2p", _P2P),
+    (290, "p2p-circuit", _NONE),
+    (460, "quic", _NONE),
+    (461, "quic-v1", _NONE),
+    (448, "tls", _NONE),
+    (449, "sni", _NAME),
+    (454, "noise", _NONE),
+    (477, "ws", _NONE),
+    (478, "wss", _NONE),
+    (480, "http", _NONE),
+    (443, "https", _NONE),
+    (SERIAL_CODE, "serial", _PATH),
+)
+
+_BY_CODE = {}
+_BY_NAME = {"ipfs": (421, "p2p", _P2P)}  # legacy name, printed as /p2p
+for _p in PROTOCOLS:
+    _BY_CODE[_p[0]] = _p
+    _BY_NAME[_p[1]] = _p
+_MAX_CODE = SERIAL_CODE
+
+_DIGITS = "0123456789"
+_HEX = "0123456789abcdef"
+
+
+# ---- value codecs -------------------------------------------------------------------------
+
+def _ip4_to_bytes(s):
+    parts = s.split(".")
+    if len(parts) != 4:
+        raise DecodeError("bad ip4 address")
+    out = bytearray(4)
+    for i in range(4):
+        out[i] = _dec(parts[i], 255)
+    return bytes(out)
+
+
+def _ip4_to_str(b):
+    return "%d.%d.%d.%d" % (b[0], b[1], b[2], b[3])
+
+
+def _dec(s, limit):
+    # Canonical decimal: digits only, no sign, no leading zero, at most `limit`.
+    if not s or len(s) > 5 or (len(s) > 1 and s[0] == "0"):
+        raise DecodeError("bad decimal number")
+    n = 0
+    for c in s:
+        if c not in _DIGITS:
+            raise DecodeError("bad decimal number")
+        n = n * 10 + ord(c) - 48
+    if n > limit:
+        raise DecodeError("number out of range")
+    return n
+
+
+def _hex_group(s):
+    if not s or len(s) > 4:
+        raise DecodeError("bad ip6 group")
+    n = 0
+    for c in s.lower():
+        i = _HEX.find(c)
+        if i < 0:
+            raise DecodeError("bad ip6 group")
+        n = n * 16 + i
+    return n
+
+
+def _ip6_to_bytes(s):
+    if len(s) > 45:
+        raise DecodeError("bad ip6 address")
+    tail = b""
+    head_s = s
+    # An embedded IPv4 tail takes the last two groups.
+    if "." in s:
+        i = s.rfind(":")
+        if i < 0:
+            raise DecodeError("bad ip6 address")
+        tail = _ip4_to_bytes(s[i + 1:])
+        head_s = s[:i + 1]
+        if not head_s.endswith("::"):
+            head_s = head_s[:-1]
+    want = 8 - len(tail) // 2
+    if "::" in head_s:
+        left, _, right = head_s.partition("::")
+        if "::" in right:
+            raise DecodeError("bad ip6 address")
+        lg = left.split(":") if left else []
+        rg = right.split(":") if right else []
+        if len(lg) + len(rg) > want - 1:
+            raise DecodeError("bad ip6 address")
+        groups = [_hex_group(g) for g in lg] + [0] * (want - len(lg) - len(rg)) + [_hex_group(g) for g in rg]
+    else:
+        gs = head_s.split(":") if head_s else []
+        if len(gs) != want:
+            raise DecodeError("bad ip6 address")
+        groups = [_hex_group(g) for g in gs]
+    out = bytearray()
+    for g in groups:
+        out.append(g >> 8)
+        out.append(g & 0xFF)
+    return bytes(out) + tail
+
+
+def _ip6_to_str(b):
+    if b[:10] == b"\x00" * 10 and b[10] == 0xFF and b[11] == 0xFF:
+        return "::ffff:" + _ip4_to_str(b[12:])
+    groups = [(b[2 * i] << 8) | b[2 * i + 1] for i in range(8)]
+    # RFC 5952: compress the first longest run of two or more zero groups.
+    best = -1
+    best_len = 1
+    i = 0
+    while i < 8:
+        if groups[i] == 0:
+            j = i
+            while j < 8 and groups[j] == 0:
+                j += 1
+            if j - i > best_len:
+                best = i
+                best_len = j - i
+            i = j
+        else:
+            i += 1
+    if best < 0:
+        return ":".join("%x" % g for g in groups)
+    left = ":".join("%x" % g for g in groups[:best])
+    right = ":".join("%x" % g for g in groups[best + best_len:])
+    return left + "::" + right
+
+
+def _check_name(raw):
+    if not raw or len(raw) > MAX_NAME_LEN or b"/" in raw:
+        raise DecodeError("bad name value")
+    try:
+        return str(raw, "utf-8")
+    except UnicodeError:
+        raise DecodeError("name is not utf-8")
+
+
+def _path_escape(raw):
+    out = []
+    for b in raw:
+        c = chr(b)
+        if b < 0x21 or b > 0x7E or c == "%" or c == "/":
+            out.append("%%%02X" % b)
+        else:
+            out.append(c)
+    return "".join(out)
+
+
+def _path_unescape(s):
+    out = bytearray()
+    b = s.encode()
+    i = 0
+    n = len(b)
+    while i < n:
+        c = b[i]
+        if c == 0x25:  # '%'
+            if i + 2 >= n:
+                raise DecodeError("truncated percent escape")
+            out.append(_hex_byte(b[i + 1], b[i + 2]))
+            i += 3
+        else:
+            out.append(c)
+            i += 1
+    return bytes(out)
+
+
+def _hex_byte(a, b):
+    hi = _HEX.find(chr(a).lower())
+    lo = _HEX.find(chr(b).lower())
+    if hi < 0 or lo < 0:
+        raise DecodeError("bad percent escape")
+    return (hi << 4) | lo
+
+
+def _check_path(raw):
+    if not raw or len(raw) > MAX_PATH_LEN:
+        raise DecodeError("bad path value")
+    return raw
+
+
+def _value_from_text(kind, s):
+    if kind == _IP4:
+        return _ip4_to_bytes(s)
+    if kind == _IP6:
+        return _ip6_to_bytes(s)
+    if kind == _PORT:
+        n = _dec(s, 65535)
+        return bytes((n >> 8, n & 0xFF))
+    if kind == _NAME:
+        raw = s.encode()
+        _check_name(raw)
+        return raw
+    if kind == _P2P:
+        return peerid.parse_text(s)
+    if kind == _PATH:
+        return _check_path(_path_unescape(s))
+    raise UsageError("no value for this protocol")
+
+
+def _value_to_text(kind, v):
+    if kind == _IP4:
+        return _ip4_to_str(v)
+    if kind == _IP6:
+        return _ip6_to_str(v)
+    if kind == _PORT:
+        return str((v[0] << 8) | v[1])
+    if kind == _NAME:
+        return str(v, "utf-8")
+    if kind == _P2P:
+        return peerid.PeerId(v).to_base58()
+    if kind == _PATH:
+        return _path_escape(v)
+    return ""
+
+
+def _check_value(kind, v):
+    # Binary values that are not fixed-size must still be meaningful.
+    if kind == _NAME:
+        _check_name(v)
+    elif kind == _P2P:
+        peerid.check_bytes(v)
+    elif kind == _PATH:
+        _check_path(v)
+
+
+# ---- parsing --------------------------------------------------------------------------------
+
+def _parse_bytes(buf):
+    """Validate binary multiaddr; return list of (proto tuple, value bytes)."""
+    n = len(buf)
+    if n == 0:
+        raise DecodeError("empty multiaddr")
+    if n > MAX_ADDR_LEN:
+        raise DecodeError("multiaddr too long")
+    comps = []
+    pos = 0
+    while pos < n:
+        if len(comps) >= MAX_COMPONENTS:
+            raise DecodeError("too many multiaddr components")
+        code, pos = varint.decode(buf, pos, _MAX_CODE)
+        p = _BY_CODE.get(code)
+        if p is None:
+            raise DecodeError("unsupported multiaddr protocol code 0x%x" % code)
+        kind = p[2]
+        size = _FIXED.get(kind)
+        if size is None:
+            size, pos = varint.decode(buf, pos, n - pos)
+        if pos + size > n:
+            raise DecodeError("truncated multiaddr value")
+        v = bytes(buf[pos:pos + size])
+        pos += size
+        _check_value(kind, v)
+        comps.append((p, v))
+    return comps
+
+
+def _parse_text(s):
+    if not isinstance(s, str):
+        raise DecodeError("multiaddr text must be str")
+    if len(s) > MAX_TEXT_LEN:
+        raise DecodeError("multiaddr text too long")
+    # go-multiaddr ignores trailing slashes ("/ip4/1.2.3.4/tcp/1/" == "/ip4/1.2.3.4/tcp/1").
+    end = len(s)
+    while end > 0 and s[end - 1] == "/":
+        end -= 1
+    s = s[:end]
+    if not s or s[0] != "/":
+        raise DecodeError("multiaddr text must start with '/'")
+    parts = s[1:].split("/")
+    comps = []
+    i = 0
+    while i < len(parts):
+        if len(comps) >= MAX_COMPONENTS:
+            raise DecodeError("too many multiaddr components")
+        p = _BY_NAME.get(parts[i])
+        if p is None:
+            raise DecodeError("unsupported multiaddr protocol %r" % parts[i][:32])
+        i += 1
+        if p[2] == _NONE:
+            comps.append((p, b""))
+            continue
+        if i >= len(parts):
+            raise DecodeError("missing value for /%s" % p[1])
+        comps.append((p, _value_from_text(p[2], parts[i])))
+        i += 1
+    return comps
+
+
+def _to_bytes(comps):
+    out = bytearray()
+    for p, v in comps:
+        out += varint.encode(p[0])
+        if _FIXED.get(p[2]) is None:
+            out += varint.encode(len(v))
+        out += v
+    if len(out) > MAX_ADDR_LEN:
+        raise DecodeError("multiaddr too long")
+    return bytes(out)
+
+
+class Multiaddr:
+    __slots__ = ("_b",)
+
+    def __init__(self, addr):
+        """Multiaddr(text | bytes | Multiaddr). Raises DecodeError for anything invalid."""
+        if isinstance(addr, Multiaddr):
+            self._b = addr._b
+        elif isinstance(addr, str):
+            self._b = _to_bytes(_parse_text(addr))
+        else:
+            b = bytes(addr)
+            _parse_bytes(b)
+            self._b = b
+
+    @classmethod
+    def from_string(cls, s):
+        if not isinstance(s, str):
+            raise DecodeError("multiaddr text must be str")
+        return cls(s)
+
+    @classmethod
+    def from_bytes(cls, b):
+        if isinstance(b, str):
+            raise DecodeError("multiaddr bytes must not be str")
+        return cls(b)
+
+    def to_bytes(self):
+        return self._b
+
+    def _comps(self):
+        return _parse_bytes(self._b)
+
+    def components(self):
+        """[(name, value text)], value '' for protocols without a value."""
+        return [(p[1], _value_to_text(p[2], v)) for p, v in self._comps()]
+
+    def protocols(self):
+        return [p[1] for p, v in self._comps()]
+
+    def value_for(self, name):
+        """Text value of the first component named `name`; '' if it has none; None if absent."""
+        if name == "ipfs":
+            name = "p2p"
+        for p, v in self._comps():
+            if p[1] == name:
+                return _value_to_text(p[2], v)
+        return None
+
+    def raw_value_for(self, name):
+        """Binary value of the first component named `name` (e.g. the unescaped serial device
+        path, the peer ID multihash, the 4 address bytes), or None if absent."""
+        if name == "ipfs":
+            name = "p2p"
+        for p, v in self._comps():
+            if p[1] == name:
+                return v
+        return None
+
+    def peer_id(self):
+        """The PeerId of the last /p2p component, or None."""
+        last = None
+        for p, v in self._comps():
+            if p[2] == _P2P:
+                last = v
+        return None if last is None else peerid.PeerId(last)
+
+    def encapsulate(self, other):
+        other = other if isinstance(other, Multiaddr) else Multiaddr(other)
+        b = self._b + other._b
+        if len(b) > MAX_ADDR_LEN:
+            raise DecodeError("multiaddr too long")
+        return Multiaddr(b)
+
+    def decapsulate(self, other):
+        """Everything before the last occurrence of `other`'s components (go semantics);
+        self unchanged if they do not occur; None if nothing would be left."""
+        other = other if isinstance(other, Multiaddr) else Multiaddr(other)
+        mine = self._comps()
+        theirs = other._comps()
+        k = len(theirs)
+        for i in range(len(mine) - k, -1, -1):
+            if mine[i:i + k] == theirs:
+                if i == 0:
+                    return None
+                return Multiaddr(_to_bytes(mine[:i]))
+        return self
+
+    def __str__(self):
+        out = []
+        for p, v in self._comps():
+            out.append("/" + p[1])
+            if p[2] != _NONE:
+                out.append("/" + _value_to_text(p[2], v))
+        return "".join(out)
+
+    def __repr__(self):
+        return "Multiaddr(%s)" % self.__str__()
+
+    def __eq__(self, other):
+        return isinstance(other, Multiaddr) and other._b == self._b
+
+    def __ne__(self, other):
+        return not self.__eq__(other)
+
+    def __hash__(self):
+        return hash(self._b)

@@ -1,0 +1,185 @@
+# Multibase text encodings used by libp2p: base58btc ('z', and bare for legacy peer IDs),
+# base32 lower without padding ('b', the CIDv1 default), base36 lower ('k', IPNS/peer-ID CIDs
+# that go-multiaddr accepts) and base16 lower ('f').
+#
+# Decoders are strict: an unknown character, a wrong case, an impossible length or non-zero
+# trailing bits raise DecodeError, so one byte string has exactly one text form per base.
+# Every decoder refuses text longer than MAX_TEXT_LEN before doing any big-int work (base58 and
+# base36 are quadratic in the input length).
+from microp2p.errors import DecodeError, UsageError
+
+MAX_TEXT_LEN = 1024  # longest text any decoder here accepts (peer IDs are ~52, CIDs ~60)
+
+BASE58BTC = "z"
+BASE32 = "b"
+BASE36 = "k"
+BASE16 = "f"
+
+_B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+_B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+_B32 = "abcdefghijklmnopqrstuvwxyz234567"
+_B16 = "0123456789abcdef"
+
+
+def _table(alphabet):
+    # 128-entry reverse lookup; 0xFF marks characters outside the alphabet.
+    t = bytearray(b"\xff" * 128)
+    for i, c in enumerate(alphabet):
+        t[ord(c)] = i
+    return bytes(t)
+
+
+_B58_T = _table(_B58)
+_B36_T = _table(_B36)
+_B32_T = _table(_B32)
+_B16_T = _table(_B16)
+
+
+def _check_text(text):
+    if not isinstance(text, str):
+        raise DecodeError("multibase text must be str")
+    if len(text) > MAX_TEXT_LEN:
+        raise DecodeError("multibase text too long")
+
+
+def _digits(text, table):
+    out = bytearray(len(text))
+    i = 0
+    for c in text:
+        o = ord(c)
+        v = table[o] if o < 128 else 0xFF
+        if v == 0xFF:
+            raise DecodeError("invalid character for base")
+        out[i] = v
+        i += 1
+    return out
+
+
+def _radix_encode(data, alphabet):
+    # Leading zero bytes become leading zero digits; the rest is one big integer.
+    base = len(alphabet)
+    zeros = 0
+    n = len(data)
+    while zeros < n and data[zeros] == 0:
+        zeros += 1
+    num = int.from_bytes(bytes(data[zeros:]), "big") if zeros < n else 0
+    digits = []
+    while num:
+        num, r = divmod(num, base)
+        digits.append(alphabet[r])
+    digits.reverse()
+    return alphabet[0] * zeros + "".join(digits)
+
+
+def _radix_decode(text, table, base):
+    _check_text(text)
+    d = _digits(text, table)
+    zeros = 0
+    while zeros < len(d) and d[zeros] == 0:
+        zeros += 1
+    num = 0
+    for i in range(zeros, len(d)):
+        num = num * base + d[i]
+    body = b""
+    if num:
+        size = 0
+        t = num
+        while t:
+            t >>= 8
+            size += 1
+        body = num.to_bytes(size, "big")
+    return b"\x00" * zeros + body
+
+
+def b58encode(data):
+    return _radix_encode(data, _B58)
+
+
+def b58decode(text):
+    return _radix_decode(text, _B58_T, 58)
+
+
+def b36encode(data):
+    return _radix_encode(data, _B36)
+
+
+def b36decode(text):
+    return _radix_decode(text, _B36_T, 36)
+
+
+def b32encode(data):
+    """RFC 4648 base32, lower case, no padding."""
+    out = []
+    acc = 0
+    bits = 0
+    for b in data:
+        acc = ((acc << 8) | b) & 0xFFFF
+        bits += 8
+        while bits >= 5:
+            bits -= 5
+            out.append(_B32[(acc >> bits) & 31])
+    if bits:
+        out.append(_B32[(acc << (5 - bits)) & 31])
+    return "".join(out)
+
+
+def b32decode(text):
+    _check_text(text)
+    # 8 chars carry 5 bytes; a tail of 1, 3 or 6 chars cannot come from whole bytes.
+    if len(text) % 8 in (1, 3, 6):
+        raise DecodeError("impossible base32 length")
+    d = _digits(text, _B32_T)
+    out = bytearray()
+    acc = 0
+    bits = 0
+    for v in d:
+        acc = ((acc << 5) | v) & 0xFFF
+        bits += 5
+        if bits >= 8:
+            bits -= 8
+            out.append((acc >> bits) & 0xFF)
+    if acc & ((1 << bits) - 1):
+        raise DecodeError("non-zero trailing bits in base32")
+    return bytes(out)
+
+
+def b16encode(data):
+    return bytes(data).hex()
+
+
+def b16decode(text):
+    _check_text(text)
+    if len(text) & 1:
+        raise DecodeError("odd base16 length")
+    d = _digits(text, _B16_T)
+    out = bytearray(len(d) // 2)
+    for i in range(len(out)):
+        out[i] = (d[2 * i] << 4) | d[2 * i + 1]
+    return bytes(out)
+
+
+_CODECS = {
+    BASE58BTC: (b58encode, b58decode),
+    BASE32: (b32encode, b32decode),
+    BASE36: (b36encode, b36decode),
+    BASE16: (b16encode, b16decode),
+}
+
+
+def encode(base, data):
+    """Multibase text: the base's prefix character followed by the encoded data."""
+    codec = _CODECS.get(base)
+    if codec is None:
+        raise UsageError("unsupported multibase %r" % base)
+    return base + codec[0](data)
+
+
+def decode(text):
+    """Returns (base prefix, bytes). Unknown prefixes and bad text raise DecodeError."""
+    _check_text(text)
+    if not text:
+        raise DecodeError("empty multibase text")
+    codec = _CODECS.get(text[0])
+    if codec is None:
+        raise DecodeError("unsupported multibase prefix")
+    return text[0], codec[1](text[1:])

@@ -1,0 +1,53 @@
+# TCP transport driver: the only code that opens TCP sockets. Works on CPython and MicroPython.
+import os
+from microp2p.compat import asyncio, MICROPYTHON
+from microp2p.multiaddr import Multiaddr
+
+# MicroPython's asyncio server cannot report the port it bound (no getsockname), so a /tcp/0
+# listen there picks a random port itself and retries this many times on EADDRINUSE.
+MP_PORT_TRIES = 20
+MP_PORT_BASE = 20000
+MP_PORT_SPAN = 40000
+
+
+def host_port(maddr):
+    """(host, port, family_name) of a /ip4|ip6|dns*/…/tcp/N multiaddr."""
+    host = None
+    fam = None
+    port = None
+    for name, value in maddr.components():
+        if host is None and name in ("ip4", "ip6", "dns", "dns4", "dns6"):
+            host, fam = value, name
+        elif name == "tcp" and port is None:
+            port = int(value)
+    if host is None or port is None:
+        raise ValueError("not a TCP multiaddr: %s" % maddr)
+    return host, port, fam
+
+
+async def dial(maddr):
+    host, port, _ = host_port(maddr)
+    return await asyncio.open_connection(host, port)
+
+
+async def listen(maddr, on_connection):
+    """Start a server; returns (server, bound_multiaddr) with the real port."""
+    host, port, fam = host_port(maddr)
+    if port != 0:
+        server = await asyncio.start_server(on_connection, host, port)
+        return server, maddr
+    if not MICROPYTHON:
+        server = await asyncio.start_server(on_connection, host, 0)
+        port = server.sockets[0].getsockname()[1]
+        return server, Multiaddr.from_string("/%s/%s/tcp/%d" % (fam, host, port))
+    last = None
+    for _ in range(MP_PORT_TRIES):
+        r = os.urandom(2)
+        port = MP_PORT_BASE + ((r[0] << 8) | r[1]) % MP_PORT_SPAN
+        try:
+            server = await asyncio.start_server(on_connection, host, port)
+        except OSError as e:
+            last = e
+            continue
+        return server, Multiaddr.from_string("/%s/%s/tcp/%d" % (fam, host, port))
+    raise last

@@ -1,0 +1,187 @@
+# `microp2p` command line. One function pair per subcommand (add its arguments, run it),
+# registered in COMMANDS; main() dispatches. Output contracts (see ARCHITECTURE.md) that scripts
+# rely on: `id` prints only the peer ID; errors go to stderr with a non-zero exit status.
+import argparse
+import os
+import sys
+
+import microp2p_host  # noqa: F401  (installs the native crypto backend)
+from microp2p import keys
+from microp2p.errors import MicroP2PError
+from microp2p.peerid import PeerId
+
+EXIT_OK = 0
+EXIT_FAIL = 1  # the command could not do its job (unreadable key, file exists...)
+EXIT_USAGE = 2  # what argparse uses for bad arguments
+
+KEY_FILE_MODE = 0o600
+
+
+class CliError(Exception):
+    """A failure to report on stderr as `microp2p: <message>` with exit status EXIT_FAIL."""
+
+
+def _seed_arg(text):
+    try:
+        seed = bytes.fromhex(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("seed must be 64 hex digits")
+    if len(seed) != 32:
+        raise argparse.ArgumentTypeError("seed must be 64 hex digits (32 bytes)")
+    return seed
+
+
+def add_identity_args(p, required=False):
+    """--seed HEX64 | --key FILE, shared by every command that needs an identity."""
+    g = p.add_mutually_exclusive_group(required=required)
+    g.add_argument("--seed", type=_seed_arg, metavar="HEX64", help="Ed25519 seed, 64 hex digits")
+    g.add_argument("--key", metavar="FILE", help="key file written by `microp2p keygen`")
+
+
+def load_identity(args):
+    """The Ed25519PrivateKey chosen by --seed/--key, a new random one when neither is given."""
+    if getattr(args, "seed", None) is not None:
+        return keys.Ed25519PrivateKey.from_seed(args.seed)
+    if getattr(args, "key", None):
+        try:
+            return keys.load_private_key(args.key)
+        except OSError as e:
+            raise CliError("cannot read key file %s: %s" % (args.key, e.strerror or e))
+        except MicroP2PError as e:
+            raise CliError("%s is not a usable key file: %s" % (args.key, e))
+    return keys.Ed25519PrivateKey.generate()
+
+
+# ---- id ----------------------------------------------------------------------------------------
+
+def add_id_args(p):
+    add_identity_args(p, required=True)
+
+
+def run_id(args):
+    key = load_identity(args)
+    print(PeerId.from_public_key(key.public_key))
+    return EXIT_OK
+
+
+# ---- keygen ------------------------------------------------------------------------------------
+
+def add_keygen_args(p):
+    p.add_argument("--out", required=True, metavar="FILE", help="where to write the new key (mode 0600)")
+
+
+def write_key_file(path, key):
+    """Create path (never overwrite) with mode 0600 and the raw PrivateKey protobuf."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, KEY_FILE_MODE)
+    except FileExistsError:
+        raise CliError("%s already exists; refusing to overwrite an identity" % path)
+    except OSError as e:
+        raise CliError("cannot create %s: %s" % (path, e.strerror or e))
+    try:
+        os.fchmod(fd, KEY_FILE_MODE)  # the umask may have narrowed it; never widen beyond 0600
+        data = key.to_protobuf()
+        while data:
+            data = data[os.write(fd, data):]
+    finally:
+        os.close(fd)
+
+
+def run_keygen(args):
+    key = keys.Ed25519PrivateKey.generate()
+    write_key_file(args.out, key)
+    print(PeerId.from_public_key(key.public_key))
+    return EXIT_OK
+
+
+# ---- node / ping -------------------------------------------------------------------------------
+
+def run_node_passthrough(argv):
+    """`microp2p node ...`: the portable node runner (the same code MicroPython runs)."""
+    from microp2p import cli_node
+    return cli_node.main(argv)
+
+
+def add_ping_args(p):
+    p.add_argument("addr", metavar="MA", help="multiaddr of the peer, ending in /p2p/PEER_ID")
+    p.add_argument("--count", type=int, default=3, help="number of pings (default 3)")
+    p.add_argument("--timeout", type=float, default=15.0, help="seconds to wait in all")
+    add_identity_args(p)
+
+
+def run_ping(args):
+    import asyncio
+    from microp2p import node as nodemod
+    from microp2p.multiaddr import Multiaddr
+
+    try:
+        maddr = Multiaddr.from_string(args.addr)
+        target = maddr.value_for("p2p")
+    except MicroP2PError as e:
+        raise CliError("bad multiaddr %s: %s" % (args.addr, e))
+    if target is None:
+        raise CliError("the multiaddr must end in /p2p/PEER_ID")
+
+    async def go():
+        node = nodemod.Node(load_identity(args))
+        try:
+            conn = await node.dial(maddr)
+            rtts = await node.ping(conn, args.count, on_rtt=lambda r: print(
+                "ping %s: rtt=%.3f ms" % (conn.remote_peer, r), flush=True))
+            return rtts
+        finally:
+            await node.stop()
+
+    try:
+        rtts = asyncio.run(asyncio.wait_for(go(), args.timeout))
+    except (OSError, MicroP2PError, EOFError, asyncio.TimeoutError) as e:
+        raise CliError("ping %s failed: %s %s" % (args.addr, type(e).__name__, e))
+    if len(rtts) != args.count:
+        raise CliError("ping %s: %d of %d answered" % (args.addr, len(rtts), args.count))
+    return EXIT_OK
+
+
+# ---- table and main ----------------------------------------------------------------------------
+
+# (name, help, add_arguments(parser), run(args) -> exit status). Later commands (node, ping,
+# gateway, ...) register here the same way.
+COMMANDS = [
+    ("id", "print the peer ID of an identity", add_id_args, run_id),
+    ("keygen", "write a new Ed25519 identity to a file", add_keygen_args, run_keygen),
+    ("ping", "ping a peer over /ipfs/ping/1.0.0 and print RTTs", add_ping_args, run_ping),
+]
+
+# Commands with their own portable argument parsing (shared with MicroPython): argv goes through.
+PASSTHROUGH = {
+    "node": run_node_passthrough,
+}
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="microp2p", description="libp2p for constrained hardware")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name, help_text, add_args, run in COMMANDS:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        add_args(p)
+        p.set_defaults(run=run)
+    return parser
+
+
+def main(argv=None):
+    if argv is None:
+        argv = sys.argv[1:]
+    if argv and argv[0] in PASSTHROUGH:
+        return PASSTHROUGH[argv[0]](argv[1:])
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except CliError as e:
+        print("microp2p: %s" % e, file=sys.stderr)
+        return EXIT_FAIL
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

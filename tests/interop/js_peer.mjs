@@ -1,0 +1,355 @@
+// A real js-libp2p peer for microp2p's interop tests. It follows the `microp2p node` command-line
+// contract (ARCHITECTURE.md, "Command line") so a test can run one scenario against any peer kind:
+//
+//   node js_peer.mjs --listen MA [--seed HEX64] [--dial MA]... [--sub TOPIC]... [--pub TOPIC:MSG]...
+//                    [--dht-server] [--relay-server] [--relay-client] [--pub-wait-ms N]
+//   node js_peer.mjs --print-id --seed HEX64
+//
+// stdout carries JSON lines only (events); stdin takes JSON lines (commands); libp2p's own logs
+// (DEBUG=libp2p:*) go to stderr. Exits on {"cmd":"stop"}, stdin EOF or SIGTERM.
+import './polyfill.mjs'
+import { createHash, randomBytes } from 'node:crypto'
+import { createInterface } from 'node:readline'
+import { createLibp2p } from 'libp2p'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { tcp } from '@libp2p/tcp'
+import { identify, identifyPush } from '@libp2p/identify'
+import { ping } from '@libp2p/ping'
+import { gossipsub } from '@libp2p/gossipsub'
+import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
+
+const ECHO_PROTOCOL = '/microp2p/echo/1.0.0'
+// Bounds: every wait in this peer ends by itself so a test can never hang on it.
+const PUB_WAIT_MS_DEFAULT = 10000
+const PUB_RETRY_MS = 100
+const DIAL_TIMEOUT_MS = 10000
+const ECHO_TIMEOUT_MS = 60000
+const ECHO_CHUNK = 16384
+const ECHO_MAX_STREAMS = 256
+const STOP_TIMEOUT_MS = 3000
+
+function usage (msg) {
+  process.stderr.write(`js_peer: ${msg}\n`)
+  process.exit(2)
+}
+
+function parseArgs (argv) {
+  const o = { listen: [], dial: [], sub: [], pub: [], seed: null, printId: false, dhtServer: false, relayServer: false, relayClient: false, pubWaitMs: PUB_WAIT_MS_DEFAULT }
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]
+    const val = () => {
+      if (i + 1 >= argv.length) usage(`${a} needs a value`)
+      return argv[++i]
+    }
+    switch (a) {
+      case '--listen': o.listen.push(val()); break
+      case '--dial': o.dial.push(val()); break
+      case '--sub': o.sub.push(val()); break
+      case '--pub': {
+        const v = val()
+        const k = v.indexOf(':')
+        if (k <= 0) usage('--pub wants TOPIC:MSG')
+        o.pub.push({ topic: v.slice(0, k), data: v.slice(k + 1) })
+        break
+      }
+      case '--seed': o.seed = val(); break
+      case '--pub-wait-ms': o.pubWaitMs = Number(val()); break
+      case '--print-id': o.printId = true; break
+      case '--dht-server': o.dhtServer = true; break
+      case '--relay-server': o.relayServer = true; break
+      case '--relay-client': o.relayClient = true; break
+      default: usage(`unknown argument ${a}`)
+    }
+  }
+  if (o.seed != null && !/^[0-9a-fA-F]{64}$/.test(o.seed)) usage('--seed wants 64 hex digits')
+  return o
+}
+
+const opts = parseArgs(process.argv.slice(2))
+
+async function privateKeyFor (seedHex) {
+  const seed = seedHex != null ? Buffer.from(seedHex, 'hex') : randomBytes(32)
+  return generateKeyPairFromSeed('Ed25519', new Uint8Array(seed))
+}
+
+if (opts.printId) {
+  if (opts.seed == null) usage('--print-id needs --seed')
+  process.stdout.write(peerIdFromPrivateKey(await privateKeyFor(opts.seed)).toString() + '\n')
+  process.exit(0)
+}
+if (opts.listen.length === 0) opts.listen.push('/ip4/127.0.0.1/tcp/0')
+
+function emit (obj) {
+  process.stdout.write(JSON.stringify(obj) + '\n')
+}
+
+function errText (e) {
+  return (e && (e.name ? `${e.name}: ${e.message}` : e.message)) || String(e)
+}
+
+function emitError (where, e) {
+  emit({ event: 'error', where, message: errText(e) })
+}
+
+// libp2p aborts in-flight work on shutdown or resets; report, never crash the peer.
+process.on('unhandledRejection', (e) => emitError('unhandledRejection', e))
+process.on('uncaughtException', (e) => emitError('uncaughtException', e))
+
+const utf8 = new TextDecoder('utf-8', { fatal: false })
+const services = {
+  identify: identify(),
+  identifyPush: identifyPush(),
+  ping: ping(),
+  pubsub: gossipsub({ emitSelf: false, allowPublishToZeroTopicPeers: false, heartbeatInterval: 1000 })
+}
+if (opts.dhtServer) {
+  const { kadDHT, passthroughMapper } = await import('@libp2p/kad-dht')
+  // Loopback tests: keep 127.0.0.1 in peer records (the default mapper strips private addresses).
+  services.dht = kadDHT({ clientMode: false, peerInfoMapper: passthroughMapper })
+}
+const transports = [tcp()]
+const usesCircuit = opts.relayClient || opts.listen.concat(opts.dial).some((a) => a.includes('/p2p-circuit'))
+if (usesCircuit || opts.relayServer) {
+  const relay = await import('@libp2p/circuit-relay-v2')
+  if (usesCircuit) transports.push(relay.circuitRelayTransport())
+  if (opts.relayServer) services.relay = relay.circuitRelayServer()
+}
+
+const privateKey = await privateKeyFor(opts.seed)
+const node = await createLibp2p({
+  privateKey,
+  addresses: { listen: opts.listen },
+  transports,
+  connectionEncrypters: [noise()],
+  streamMuxers: [yamux()],
+  // Loopback tests reconnect quickly; the default inbound rate limit would refuse them silently.
+  connectionManager: { allow: ['/ip4/127.0.0.0/ipcidr/8', '/ip6/::1/ipcidr/128'] },
+  services
+})
+
+function connInfo (conn) {
+  return { peer: conn.remotePeer.toString(), addr: conn.remoteAddr.toString(), direction: conn.direction, id: conn.id }
+}
+
+node.addEventListener('connection:open', (e) => emit({ event: 'connection:open', ...connInfo(e.detail) }))
+node.addEventListener('connection:close', (e) => emit({ event: 'connection:close', ...connInfo(e.detail) }))
+node.addEventListener('peer:identify', (e) => {
+  const r = e.detail
+  emit({
+    event: 'identify',
+    peer: r.peerId.toString(),
+    protocols: r.protocols,
+    agentVersion: r.agentVersion ?? null,
+    protocolVersion: r.protocolVersion ?? null,
+    listenAddrs: r.listenAddrs.map((a) => a.toString()),
+    observedAddr: r.observedAddr != null ? r.observedAddr.toString() : null
+  })
+})
+
+const pubsub = node.services.pubsub
+pubsub.addEventListener('message', (e) => {
+  const m = e.detail
+  emit({
+    event: 'gossip:message',
+    topic: m.topic,
+    from: m.type === 'signed' ? m.from.toString() : null,
+    data: utf8.decode(m.data),
+    seqno: m.type === 'signed' ? m.sequenceNumber.toString(16).padStart(16, '0') : null
+  })
+})
+pubsub.addEventListener('subscription-change', (e) => {
+  for (const s of e.detail.subscriptions) {
+    emit({ event: 'subscription-change', peer: e.detail.peerId.toString(), topic: s.topic, subscribe: s.subscribe })
+  }
+})
+
+async function echoServe (stream) {
+  try {
+    for await (const chunk of stream) {
+      if (!stream.send(chunk)) await stream.onDrain({ signal: AbortSignal.timeout(ECHO_TIMEOUT_MS) })
+    }
+    await stream.close({ signal: AbortSignal.timeout(ECHO_TIMEOUT_MS) })
+  } catch (e) {
+    stream.abort(e)
+  }
+}
+await node.handle(ECHO_PROTOCOL, echoServe, { maxInboundStreams: ECHO_MAX_STREAMS, maxOutboundStreams: ECHO_MAX_STREAMS })
+
+function targetOf (cmd) {
+  if (cmd.addr != null) return multiaddr(cmd.addr)
+  if (cmd.peer != null) return peerIdFromString(cmd.peer)
+  throw new Error('command needs "addr" or "peer"')
+}
+
+async function connectTo (cmd) {
+  return node.dial(targetOf(cmd), { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) })
+}
+
+async function echoOnce (peer, size) {
+  const signal = AbortSignal.timeout(ECHO_TIMEOUT_MS)
+  const stream = await node.dialProtocol(peer, ECHO_PROTOCOL, { signal })
+  const payload = randomBytes(size)
+  const want = createHash('sha256').update(payload).digest('hex')
+  const reading = (async () => {
+    const h = createHash('sha256')
+    let n = 0
+    for await (const chunk of stream) {
+      const b = chunk.subarray()
+      h.update(b)
+      n += b.length
+    }
+    return { n, digest: h.digest('hex') }
+  })()
+  for (let off = 0; off < size; off += ECHO_CHUNK) {
+    if (!stream.send(payload.subarray(off, Math.min(size, off + ECHO_CHUNK)))) await stream.onDrain({ signal })
+  }
+  await stream.close({ signal })
+  const got = await Promise.race([reading, new Promise((resolve, reject) => {
+    signal.addEventListener('abort', () => reject(new Error('echo timed out')), { once: true })
+  })])
+  if (got.n !== size || got.digest !== want) throw new Error(`echo mismatch: sent ${size} bytes, got ${got.n}`)
+  return got.n
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+
+// Publish once some peer is subscribed, within waitMs. js may know a subscriber before its
+// outbound stream exists and then publishes to nobody; such a publish sent nothing, so retry it.
+async function publishWhenSubscribed (topic, data, waitMs) {
+  const deadline = Date.now() + waitMs
+  const bytes = new TextEncoder().encode(data)
+  let last = null
+  while (true) {
+    if (pubsub.getSubscribers(topic).length > 0) {
+      try {
+        const r = await pubsub.publish(topic, bytes)
+        if (r.recipients.length > 0) {
+          emit({ event: 'published', topic, data, recipients: r.recipients.map((p) => p.toString()) })
+          return
+        }
+        last = new Error('published to no recipients')
+      } catch (e) {
+        last = e
+      }
+    }
+    if (Date.now() >= deadline) throw last ?? new Error(`no peer subscribed to ${topic} within ${waitMs} ms`)
+    await sleep(PUB_RETRY_MS)
+  }
+}
+
+// Publishes run in order, one after another, like the command line lists them.
+let publishChain = Promise.resolve()
+function queuePublish (topic, data, waitMs) {
+  publishChain = publishChain.then(() => publishWhenSubscribed(topic, data, waitMs))
+    .catch((e) => emit({ event: 'error', where: 'publish', topic, message: errText(e) }))
+  return publishChain
+}
+
+const commands = {
+  async dial (cmd) {
+    const conn = await connectTo(cmd)
+    emit({ event: 'dialed', ...connInfo(conn) })
+  },
+  async ping (cmd) {
+    const conn = await connectTo(cmd)
+    const count = cmd.count ?? 1
+    for (let i = 0; i < count; i++) {
+      const rtt = await node.services.ping.ping(conn.remotePeer, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) })
+      emit({ event: 'ping', peer: conn.remotePeer.toString(), rtt })
+    }
+  },
+  async publish (cmd) {
+    await queuePublish(cmd.topic, cmd.data ?? '', cmd.wait_ms ?? opts.pubWaitMs)
+  },
+  async subscribe (cmd) {
+    pubsub.subscribe(cmd.topic)
+    emit({ event: 'subscribed', topic: cmd.topic })
+  },
+  async unsubscribe (cmd) {
+    pubsub.unsubscribe(cmd.topic)
+    emit({ event: 'unsubscribed', topic: cmd.topic })
+  },
+  async 'topic-peers' (cmd) {
+    emit({
+      event: 'topic-peers',
+      topic: cmd.topic,
+      peers: pubsub.getSubscribers(cmd.topic).map((p) => p.toString()),
+      mesh: typeof pubsub.getMeshPeers === 'function' ? pubsub.getMeshPeers(cmd.topic) : null
+    })
+  },
+  async peers () {
+    emit({ event: 'peers', peers: node.getConnections().map(connInfo) })
+  },
+  async hangup (cmd) {
+    await node.hangUp(targetOf(cmd), { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) })
+    emit({ event: 'hangup', peer: cmd.peer ?? cmd.addr })
+  },
+  async echo (cmd) {
+    const conn = await connectTo(cmd)
+    const streams = Math.max(1, Math.min(ECHO_MAX_STREAMS, cmd.streams ?? 1))
+    const size = cmd.size ?? 1024
+    const t0 = performance.now()
+    try {
+      const done = await Promise.all(Array.from({ length: streams }, () => echoOnce(conn.remotePeer, size)))
+      emit({ event: 'echo', ok: true, peer: conn.remotePeer.toString(), streams, bytes: done.reduce((a, b) => a + b, 0), ms: Math.round(performance.now() - t0) })
+    } catch (e) {
+      emit({ event: 'echo', ok: false, peer: conn.remotePeer.toString(), streams, error: errText(e), ms: Math.round(performance.now() - t0) })
+    }
+  },
+  async stop () {
+    await shutdown(0)
+  }
+}
+
+let stopping = false
+async function shutdown (code) {
+  if (stopping) return
+  stopping = true
+  const forced = setTimeout(() => process.exit(code), STOP_TIMEOUT_MS)
+  forced.unref()
+  try {
+    await node.stop()
+  } catch (e) {
+    process.stderr.write(`js_peer: stop: ${errText(e)}\n`)
+  }
+  emit({ event: 'stopped' })
+  // Let stdout drain (it is asynchronous on pipes) before leaving.
+  process.stdout.write('', () => process.exit(code))
+}
+
+process.on('SIGTERM', () => { shutdown(0) })
+process.on('SIGINT', () => { shutdown(0) })
+
+async function runCommand (line) {
+  let cmd
+  try {
+    cmd = JSON.parse(line)
+  } catch (e) {
+    emit({ event: 'error', where: 'stdin', message: `bad JSON: ${errText(e)}` })
+    return
+  }
+  const fn = commands[cmd.cmd]
+  if (fn == null) {
+    emit({ event: 'error', where: 'stdin', cmd: cmd.cmd, message: 'unknown command' })
+    return
+  }
+  try {
+    await fn(cmd)
+  } catch (e) {
+    emit({ event: 'error', where: cmd.cmd, cmd: cmd.cmd, message: errText(e) })
+  }
+}
+
+await node.start()
+for (const t of opts.sub) pubsub.subscribe(t)
+emit({ event: 'started', peerId: node.peerId.toString(), addrs: node.getMultiaddrs().map((a) => a.toString()) })
+
+const rl = createInterface({ input: process.stdin })
+rl.on('line', (line) => { if (line.trim() !== '') runCommand(line) })
+rl.on('close', () => { shutdown(0) })
+
+for (const addr of opts.dial) await runCommand(JSON.stringify({ cmd: 'dial', addr }))
+for (const p of opts.pub) queuePublish(p.topic, p.data, opts.pubWaitMs)

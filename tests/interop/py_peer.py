@@ -1,0 +1,447 @@
+"""A real py-libp2p (0.8.1) peer for microp2p's interop tests, run from tests/interop/.venv-py.
+
+It follows the `microp2p node` command-line contract (ARCHITECTURE.md, "Command line"):
+
+    python py_peer.py --listen MA [--seed HEX64] [--dial MA]... [--sub TOPIC]... [--pub TOPIC:MSG]...
+                      [--pub-wait-ms N]
+    python py_peer.py --print-id --seed HEX64
+
+stdout carries JSON lines only (events); stdin takes JSON lines (commands); logs go to stderr.
+Exits on {"cmd":"stop"}, stdin EOF or SIGTERM. Same events and commands as js_peer.mjs.
+"""
+import argparse
+import hashlib
+import json
+import logging
+import os
+import re
+import secrets
+import signal
+import sys
+import threading
+import time
+
+ECHO_PROTOCOL = "/microp2p/echo/1.0.0"
+# Bounds: every wait ends by itself so a test can never hang on this peer.
+PUB_WAIT_MS_DEFAULT = 10000
+PUB_RETRY_S = 0.1
+DIAL_TIMEOUT_S = 10.0
+ECHO_TIMEOUT_S = 60.0
+ECHO_CHUNK = 16384
+ECHO_READ_MAX = 65536
+ECHO_MAX_STREAMS = 256
+STOP_TIMEOUT_S = 3.0
+STDIN_LINE_MAX = 1 << 20
+GOSSIP_HEARTBEAT_S = 1
+
+
+def emit(obj):
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()
+
+
+def err_text(e):
+    return "%s: %s" % (type(e).__name__, e)
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="py_peer.py")
+    p.add_argument("--listen", action="append", default=[])
+    p.add_argument("--seed")
+    p.add_argument("--dial", action="append", default=[])
+    p.add_argument("--sub", action="append", default=[])
+    p.add_argument("--pub", action="append", default=[])
+    p.add_argument("--pub-wait-ms", type=int, default=PUB_WAIT_MS_DEFAULT)
+    p.add_argument("--print-id", action="store_true")
+    o = p.parse_args(argv)
+    if o.seed is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", o.seed):
+        p.error("--seed wants 64 hex digits")
+    pubs = []
+    for v in o.pub:
+        topic, sep, data = v.partition(":")
+        if not sep or not topic:
+            p.error("--pub wants TOPIC:MSG")
+        pubs.append((topic, data))
+    o.pub = pubs
+    if not o.listen:
+        o.listen = ["/ip4/127.0.0.1/tcp/0"]
+    return o
+
+
+def key_pair_for(seed_hex):
+    from libp2p.crypto.ed25519 import create_new_key_pair
+
+    return create_new_key_pair(bytes.fromhex(seed_hex) if seed_hex else secrets.token_bytes(32))
+
+
+def print_id(seed_hex):
+    from libp2p.peer.id import ID
+
+    print(ID.from_pubkey(key_pair_for(seed_hex).public_key).to_base58())
+
+
+def main(argv):
+    opts = parse_args(argv)
+    if opts.print_id:
+        if not opts.seed:
+            sys.exit("--print-id needs --seed")
+        print_id(opts.seed)
+        return 0
+    logging.basicConfig(stream=sys.stderr, level=os.environ.get("PY_PEER_LOG", "WARNING"))
+    # Until trio takes over the signal, SIGTERM during the imports still means a clean exit.
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    import trio
+
+    try:
+        trio.run(run_peer, opts)
+    except KeyboardInterrupt:
+        pass
+    emit({"event": "stopped"})
+    return 0
+
+
+async def run_peer(opts):
+    import trio
+    import multiaddr
+    import libp2p.host.basic_host as basic_host
+    from libp2p import new_host
+    from libp2p.abc import INotifee
+    from libp2p.host.ping import PingService
+    from libp2p.network.stream.exceptions import StreamEOF
+    from libp2p.peer.id import ID
+    from libp2p.peer.peerinfo import info_from_p2p_addr
+    from libp2p.pubsub.gossipsub import PROTOCOL_ID, PROTOCOL_ID_V11, PROTOCOL_ID_V12, GossipSub
+    from libp2p.pubsub.pubsub import Pubsub
+    from libp2p.rcmgr import Direction
+    from libp2p.tools.anyio_service import background_trio_service
+
+    def maddr_text(b):
+        try:
+            return str(multiaddr.Multiaddr(b))
+        except Exception:
+            return None
+
+    # Identify results are not exposed by py-libp2p: wrap the function its host calls with each
+    # identify answer, and report it like js's "peer:identify".
+    original_update = basic_host.update_peerstore_from_identify
+
+    async def update_and_report(peerstore, peer_id, msg):
+        await original_update(peerstore, peer_id, msg)
+        emit({
+            "event": "identify",
+            "peer": peer_id.to_base58(),
+            "protocols": list(msg.protocols),
+            "agentVersion": msg.agent_version if msg.HasField("agent_version") else None,
+            "protocolVersion": msg.protocol_version if msg.HasField("protocol_version") else None,
+            "listenAddrs": [a for a in (maddr_text(x) for x in msg.listen_addrs) if a],
+            "observedAddr": maddr_text(msg.observed_addr) if msg.HasField("observed_addr") else None,
+        })
+
+    basic_host.update_peerstore_from_identify = update_and_report
+    # py-libp2p skips identify for peers it identified before (cached protocols); js identifies on
+    # every new connection, and tests expect an "identify" event per connection.
+    basic_host.BasicHost._has_cached_protocols = lambda self, peer_id: peer_id in self._identified_peers
+
+    listen = [multiaddr.Multiaddr(a) for a in opts.listen]
+    host = new_host(key_pair=key_pair_for(opts.seed), listen_addrs=listen)
+    my_id = host.get_id()
+    router = GossipSub(
+        protocols=[PROTOCOL_ID_V12, PROTOCOL_ID_V11, PROTOCOL_ID],
+        degree=6, degree_low=4, degree_high=12,
+        heartbeat_interval=GOSSIP_HEARTBEAT_S,
+    )
+    pubsub = Pubsub(host, router)
+    pinger = PingService(host)
+
+    def conn_info(conn):
+        peer = conn.muxed_conn.peer_id
+        addrs = []
+        try:
+            addrs = conn.get_transport_addresses()
+        except Exception:
+            pass
+        addr = str(addrs[0]) if addrs else None
+        if addr and "/p2p/" not in addr:
+            addr += "/p2p/" + peer.to_base58()
+        d = getattr(conn, "direction", None)
+        direction = {Direction.INBOUND: "inbound", Direction.OUTBOUND: "outbound"}.get(d, "unknown")
+        return {"peer": peer.to_base58(), "addr": addr, "direction": direction}
+
+    class Reporter(INotifee):
+        async def opened_stream(self, network, stream):
+            pass
+
+        async def closed_stream(self, network, stream):
+            pass
+
+        async def connected(self, network, conn):
+            emit(dict(event="connection:open", **conn_info(conn)))
+
+        async def disconnected(self, network, conn):
+            emit(dict(event="connection:close", **conn_info(conn)))
+
+        async def listen(self, network, maddr):
+            pass
+
+        async def listen_close(self, network, maddr):
+            pass
+
+    host.get_network().register_notifee(Reporter())
+
+    async def echo_serve(stream):
+        try:
+            while True:
+                try:
+                    data = await stream.read(ECHO_READ_MAX)
+                except StreamEOF:
+                    break
+                if not data:
+                    break
+                await stream.write(data)
+            await stream.close_write()
+        except Exception as e:
+            logging.debug("echo stream failed: %s", e)
+            try:
+                await stream.reset()
+            except Exception:
+                pass
+
+    host.set_stream_handler(ECHO_PROTOCOL, echo_serve)
+
+    stop = trio.Event()
+    subscriptions = {}
+
+    async def deliver(topic, sub):
+        async for msg in sub:
+            # The contract (and js) has emitSelf off; py-libp2p hands our own messages back.
+            if msg.from_id == my_id.to_bytes():
+                continue
+            emit({
+                "event": "gossip:message",
+                "topic": msg.topicIDs[0] if msg.topicIDs else topic,
+                "from": ID(msg.from_id).to_base58() if msg.from_id else None,
+                "data": msg.data.decode("utf-8", "replace"),
+                "seqno": msg.seqno.hex() if msg.seqno else None,
+            })
+
+    async def subscribe(nursery, topic):
+        if topic not in subscriptions:
+            sub = await pubsub.subscribe(topic)
+            subscriptions[topic] = sub
+            nursery.start_soon(deliver, topic, sub)
+
+    def topic_peers(topic):
+        known = pubsub.peer_topics.get(topic, set())
+        return sorted(p.to_base58() for p in known if p in pubsub.peers)
+
+    async def publish_when_subscribed(topic, data, wait_ms):
+        # Publish once some connected peer has announced the topic and has a pubsub stream,
+        # within wait_ms; otherwise report an error (like js's NoPeersSubscribedToTopic).
+        with trio.move_on_after(wait_ms / 1000.0):
+            while not topic_peers(topic):
+                await trio.sleep(PUB_RETRY_S)
+        recipients = topic_peers(topic)
+        if not recipients:
+            emit({"event": "error", "where": "publish", "topic": topic,
+                  "message": "no peer subscribed to %s within %d ms" % (topic, wait_ms)})
+            return
+        await pubsub.publish(topic, data.encode())
+        emit({"event": "published", "topic": topic, "data": data, "recipients": recipients})
+
+    publish_lock = trio.Lock()
+
+    async def queued_publish(topic, data, wait_ms):
+        # Publishes go out in the order they were asked for.
+        async with publish_lock:
+            try:
+                await publish_when_subscribed(topic, data, wait_ms)
+            except Exception as e:
+                emit({"event": "error", "where": "publish", "topic": topic, "message": err_text(e)})
+
+    async def connect(addr):
+        info = info_from_p2p_addr(multiaddr.Multiaddr(addr))
+        with trio.fail_after(DIAL_TIMEOUT_S):
+            await host.connect(info)
+        return info.peer_id
+
+    async def target_peer(cmd):
+        if cmd.get("addr"):
+            return await connect(cmd["addr"])
+        if cmd.get("peer"):
+            return ID.from_base58(cmd["peer"])
+        raise ValueError('command needs "addr" or "peer"')
+
+    async def echo_once(peer, size, results):
+        payload = secrets.token_bytes(size)
+        stream = await host.new_stream(peer, [ECHO_PROTOCOL])
+        got = hashlib.sha256()
+        received = 0
+
+        async def writer():
+            for off in range(0, size, ECHO_CHUNK):
+                await stream.write(payload[off:off + ECHO_CHUNK])
+            await stream.close_write()
+
+        async with trio.open_nursery() as n:
+            n.start_soon(writer)
+            while True:
+                try:
+                    data = await stream.read(ECHO_READ_MAX)
+                except StreamEOF:
+                    break
+                if not data:
+                    break
+                got.update(data)
+                received += len(data)
+        if received != size or got.digest() != hashlib.sha256(payload).digest():
+            raise ValueError("echo mismatch: sent %d bytes, got %d" % (size, received))
+        results.append(received)
+
+    async def cmd_dial(cmd, nursery):
+        peer = await connect(cmd["addr"])
+        emit({"event": "dialed", "peer": peer.to_base58(), "addr": cmd["addr"]})
+
+    async def cmd_ping(cmd, nursery):
+        peer = await target_peer(cmd)
+        with trio.fail_after(DIAL_TIMEOUT_S * max(1, int(cmd.get("count", 1)))):
+            async for rtt in pinger.ping_iter(peer, ping_amt=int(cmd.get("count", 1))):
+                emit({"event": "ping", "peer": peer.to_base58(), "rtt": rtt})
+
+    async def cmd_publish(cmd, nursery):
+        await queued_publish(cmd["topic"], cmd.get("data", ""), int(cmd.get("wait_ms", opts.pub_wait_ms)))
+
+    async def cmd_subscribe(cmd, nursery):
+        await subscribe(nursery, cmd["topic"])
+        emit({"event": "subscribed", "topic": cmd["topic"]})
+
+    async def cmd_topic_peers(cmd, nursery):
+        mesh = router.mesh.get(cmd["topic"], set()) if hasattr(router, "mesh") else set()
+        emit({"event": "topic-peers", "topic": cmd["topic"], "peers": topic_peers(cmd["topic"]),
+              "mesh": sorted(p.to_base58() for p in mesh)})
+
+    async def cmd_peers(cmd, nursery):
+        out = []
+        for conns in host.get_network().get_connections_map().values():
+            out.extend(conn_info(c) for c in conns)
+        emit({"event": "peers", "peers": out})
+
+    async def cmd_hangup(cmd, nursery):
+        peer = await target_peer(cmd)
+        with trio.fail_after(DIAL_TIMEOUT_S):
+            await host.disconnect(peer)
+        emit({"event": "hangup", "peer": peer.to_base58()})
+
+    async def cmd_echo(cmd, nursery):
+        peer = await target_peer(cmd)
+        streams = max(1, min(ECHO_MAX_STREAMS, int(cmd.get("streams", 1))))
+        size = int(cmd.get("size", 1024))
+        results = []
+        t0 = time.monotonic()
+        try:
+            with trio.fail_after(ECHO_TIMEOUT_S):
+                async with trio.open_nursery() as n:
+                    for _ in range(streams):
+                        n.start_soon(echo_once, peer, size, results)
+            emit({"event": "echo", "ok": True, "peer": peer.to_base58(), "streams": streams,
+                  "bytes": sum(results), "ms": round((time.monotonic() - t0) * 1000)})
+        except BaseException as e:
+            if isinstance(e, trio.Cancelled):
+                raise
+            emit({"event": "echo", "ok": False, "peer": peer.to_base58(), "streams": streams,
+                  "error": err_text(e), "ms": round((time.monotonic() - t0) * 1000)})
+
+    async def cmd_stop(cmd, nursery):
+        stop.set()
+
+    commands = {
+        "dial": cmd_dial, "ping": cmd_ping, "publish": cmd_publish, "subscribe": cmd_subscribe,
+        "topic-peers": cmd_topic_peers, "peers": cmd_peers, "hangup": cmd_hangup, "echo": cmd_echo,
+        "stop": cmd_stop,
+    }
+
+    async def run_command(line, nursery):
+        try:
+            cmd = json.loads(line)
+            name = cmd["cmd"]
+        except (ValueError, KeyError, TypeError) as e:
+            emit({"event": "error", "where": "stdin", "message": "bad command: %s" % err_text(e)})
+            return
+        fn = commands.get(name)
+        if fn is None:
+            emit({"event": "error", "where": "stdin", "cmd": name, "message": "unknown command"})
+            return
+        try:
+            await fn(cmd, nursery)
+        except Exception as e:
+            emit({"event": "error", "where": name, "cmd": name, "message": err_text(e)})
+
+    async def read_stdin(nursery):
+        # A thread does the blocking reads, so stdin keeps its blocking mode (not shared with trio).
+        token = trio.lowlevel.current_trio_token()
+        send, recv = trio.open_memory_channel(64)
+
+        def reader():
+            try:
+                for raw in sys.stdin.buffer:
+                    line = raw[:STDIN_LINE_MAX].decode("utf-8", "replace").strip()
+                    if line:
+                        trio.from_thread.run(send.send, line, trio_token=token)
+            except Exception:
+                pass
+            finally:
+                try:
+                    trio.from_thread.run_sync(send.close, trio_token=token)
+                except Exception:
+                    pass
+
+        threading.Thread(target=reader, name="stdin", daemon=True).start()
+        async with recv:
+            async for line in recv:
+                nursery.start_soon(run_command, line, nursery)
+        stop.set()  # stdin EOF
+
+    async def watch_signals(signals):
+        async for _ in signals:
+            stop.set()
+            return
+
+    def hard_exit_later():
+        # py-libp2p's shutdown can wait on peers; the contract says we exit within seconds.
+        t = threading.Timer(STOP_TIMEOUT_S, lambda: (emit({"event": "stopped", "forced": True}), os._exit(0)))
+        t.daemon = True
+        t.start()
+
+    # Catch SIGTERM before "started" goes out: a test may send it right after.
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async with host.run(listen_addrs=listen):
+            async with background_trio_service(pubsub):
+                async with background_trio_service(router):
+                    await pubsub.wait_until_ready()
+                    async with trio.open_nursery() as nursery:
+                        for topic in opts.sub:
+                            await subscribe(nursery, topic)
+                        addrs = [str(a) for a in host.get_addrs()]
+                        addrs = [a if "/p2p/" in a else a + "/p2p/" + my_id.to_base58() for a in addrs]
+                        emit({"event": "started", "peerId": my_id.to_base58(), "addrs": addrs})
+                        nursery.start_soon(read_stdin, nursery)
+                        nursery.start_soon(watch_signals, signals)
+
+                        async def startup_actions():
+                            for addr in opts.dial:
+                                await run_command(json.dumps({"cmd": "dial", "addr": addr}), nursery)
+                            for topic, data in opts.pub:
+                                nursery.start_soon(queued_publish, topic, data, opts.pub_wait_ms)
+
+                        nursery.start_soon(startup_actions)
+                        await stop.wait()
+                        hard_exit_later()
+                        nursery.cancel_scope.cancel()
+
+
+if __name__ == "__main__":
+    code = main(sys.argv[1:])
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # The stdin reader thread may still sit in a blocking read (SIGTERM path); a normal
+    # interpreter shutdown would then abort on the stdin buffer lock.
+    os._exit(code)
