@@ -453,7 +453,7 @@ class Connection:
         for _ in range(20):
             if not self._out:
                 break
-            await asyncio.sleep_ms(10) if MICROPYTHON else asyncio.sleep(0.01)
+            await asyncio.sleep(0.01)
         try:
             self.writer.close()
             await self.writer.wait_closed()

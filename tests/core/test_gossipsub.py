@@ -523,3 +523,113 @@ def test_heartbeat_runs_on_tick_schedule():
     assert a.ticks == 2
     a.tick(60000)  # far behind: one heartbeat, not a burst
     assert a.ticks == 3
+
+
+def _subscribed_peer(a, p, proto=R.MESHSUB_V11, outbound=False, now=0):
+    a.add_peer(p, proto, outbound)
+    a.receive_rpc(p, bytes(R.encode_rpc({"subscriptions": [{"subscribe": True, "topicid": T}]})), now)
+
+
+def test_score_components():
+    from microp2p.pubsub.score import PeerScore, TopicScoreParams
+    tp = TopicScoreParams(time_in_mesh_weight=1.0, time_in_mesh_quantum_ms=1000, time_in_mesh_cap=10,
+                          first_message_deliveries_weight=2.0, first_message_deliveries_decay=0.5,
+                          first_message_deliveries_cap=3,
+                          mesh_message_deliveries_weight=-1.0, mesh_message_deliveries_threshold=4,
+                          mesh_message_deliveries_activation_ms=2000, mesh_message_deliveries_decay=1.0,
+                          mesh_failure_penalty_weight=-1.0, mesh_failure_penalty_decay=1.0,
+                          invalid_message_deliveries_weight=-3.0, invalid_message_deliveries_decay=1.0)
+    apps = {}
+    prm = PeerScoreParams(topics={T: tp}, default_topic=False, app_specific_score=lambda p: apps.get(p, 0),
+                          app_specific_weight=1.0, ip_colocation_factor_weight=-1.0,
+                          ip_colocation_factor_threshold=1, behaviour_penalty_weight=-1.0,
+                          behaviour_penalty_threshold=0.0, behaviour_penalty_decay=1.0)
+    s = PeerScore(prm, 0)
+    s.add_peer("p", 0)
+    s.graft("p", T, 0)
+    s.refresh(5000)  # P1: 5 quanta; P3 active (deficit 4 -> -16)
+    assert s.score("p") == 5 - 16
+    s.validate_message(b"m1", 5000)
+    s.deliver_message(b"m1", "p", T, 5000)  # P2 +1 (x2), P3 mesh deliveries 1 -> deficit 3
+    assert s.score("p") == 5 + 2 - 9
+    for k in range(5):
+        s.validate_message(b"n%d" % k, 5001)
+        s.deliver_message(b"n%d" % k, "p", T, 5001)
+    assert s.stats["p"].topics[T].first_deliveries == 3  # capped
+    s.prune("p", T)  # P3 deficit 0 -> no sticky penalty, P1 gone
+    assert s.score("p") == 6
+    s.reject_message(None, "p", T, 5002)
+    s.reject_message(None, "p", T, 5002)
+    assert s.score("p") == 6 - 3 * 4
+    s.refresh(6000)  # P2 decays by half
+    assert s.score("p") == 3 - 12
+    apps["p"] = 2.5
+    s.add_penalty("p", 2)
+    assert s.score("p") == 3 - 12 + 2.5 - 4
+    s.add_peer("q", 0)
+    s.set_ip("p", "10.0.0.1")
+    s.set_ip("q", "10.0.0.1")
+    assert s.score("q") == -1  # two peers on one IP, threshold 1: surplus 1 squared
+    # unscored topics are ignored
+    s.reject_message(None, "q", "other", 6000)
+    assert s.score("q") == -1
+    # retention: a negative score survives a reconnect, a positive one does not
+    s.remove_peer("p", 7000)
+    assert "p" in s.stats and s.score("p") < 0
+    s.add_peer("p", 7001)
+    assert s.score("p") < 0
+    s.set_ip("q", None)
+    apps["q"] = 5
+    s.remove_peer("q", 7002)
+    assert "q" not in s.stats
+
+
+def test_opportunistic_graft_improves_poor_mesh():
+    cfg = nosign_config()
+    cfg.D, cfg.Dlo, cfg.Dhi, cfg.Dscore, cfg.Dout = 2, 2, 3, 1, 0
+    cfg.opportunistic_graft_ticks = 3
+    good = node_id(9)
+    cfg.score_params = PeerScoreParams(app_specific_score=lambda p: 5.0 if p == good else 0.0)
+    a = GossipSub(b"A", None, cfg, 0)
+    a.subscribe(T)
+    for k in range(2):
+        _subscribed_peer(a, node_id(k))
+    a.heartbeat(1000)
+    assert a.mesh_peers(T) == {node_id(0), node_id(1)}
+    _subscribed_peer(a, good, now=1000)
+    a.heartbeat(2000)
+    assert good not in a.mesh_peers(T)  # mesh is full enough; no graft yet
+    a.heartbeat(3000)  # third tick: median score 0 < 1, and `good` scores above the median
+    assert good in a.mesh_peers(T)
+    out = [R.decode_rpc(body_of(f)) for p, f in a.outgoing() if p == good]
+    assert any(o.get("control", {}).get("graft") for o in out)
+
+
+def test_oversubscribed_mesh_pruned_keeping_outbound():
+    cfg = nosign_config()
+    cfg.score_params = None
+    a = GossipSub(b"A", None, cfg, 0)
+    a.subscribe(T)
+    peers = [node_id(k) for k in range(20)]
+    for k, p in enumerate(peers):
+        _subscribed_peer(a, p, outbound=(k < 2))
+    # everyone GRAFTs us; inbound peers are refused once the mesh reaches Dhi
+    for p in peers:
+        a.receive_rpc(p, ctl_rpc(graft=[{"topicID": T}]), 10)
+    m = a.mesh_peers(T)
+    assert len(m) == a.config.Dhi and a.stats.get("graft_during_backoff", 0) == 0
+    a.heartbeat(1000)
+    m = a.mesh_peers(T)
+    assert len(m) <= a.config.Dhi
+    # push it over Dhi with outbound GRAFTs, then the heartbeat trims to D keeping >= Dout outbound
+    extra = [node_id(k) for k in range(30, 40)]
+    for p in extra:
+        _subscribed_peer(a, p, outbound=True)
+        a.receive_rpc(p, ctl_rpc(graft=[{"topicID": T}]), 1100)
+    assert len(a.mesh_peers(T)) > a.config.Dhi
+    a.heartbeat(2000)
+    m = a.mesh_peers(T)
+    assert len(m) == a.config.D
+    assert sum(1 for p in m if a.peers[p].outbound) >= a.config.Dout
+    pruned = [p for p, f in a.outgoing() if R.decode_rpc(body_of(f)).get("control", {}).get("prune")]
+    assert len(pruned) >= 10
