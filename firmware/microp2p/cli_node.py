@@ -19,7 +19,7 @@ PUB_WAIT_MS = 10000  # --pub waits this long (at most) for a subscriber
 
 def parse_args(argv):
     opts = {"listen": [], "dial": [], "sub": [], "pub": [], "seed": None, "key": None, "device": False,
-            "log": False}
+            "log": False, "floodsub": False}
     multi = ("listen", "dial", "sub", "pub")
     i = 0
     while i < len(argv):
@@ -28,6 +28,10 @@ def parse_args(argv):
             raise SystemExit(USAGE)
         if a == "--device":
             opts["device"] = True
+            i += 1
+            continue
+        if a == "--floodsub":
+            opts["floodsub"] = True
             i += 1
             continue
         if a == "--verbose":
@@ -108,9 +112,17 @@ class Runner:
         except ImportError:
             return
         self.pubsub = pubsub_driver.attach(self.node, on_message=self._on_message,
-                                           device=self.opts["device"])
+                                           on_event=self._on_pubsub_event,
+                                           device=self.opts["device"], flood=self.opts["floodsub"])
         for t in self.opts["sub"]:
             self.pubsub.subscribe(t)
+
+    def _on_pubsub_event(self, ev):
+        kind = ev[0]
+        if kind in ("graft", "prune", "subscribed", "unsubscribed"):
+            self.emit("gossip:" + kind, {"peer": str(ev[1]), "topic": ev[2]})
+        elif kind == "rejected":
+            self.emit("gossip:rejected", {"peer": str(ev[1]), "topic": ev[2], "reason": str(ev[3])})
 
     def _on_message(self, topic, msg):
         data = msg.get("data", b"")

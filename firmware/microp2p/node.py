@@ -472,6 +472,7 @@ class Node:
         self.on_event = on_event
         self.log_fn = log
         self.handlers = {}
+        self.connection_listeners = []   # fn(conn, opened: bool), e.g. the pubsub driver
         self.connections = []
         self.listen_addrs = []
         self.servers = []
@@ -597,11 +598,21 @@ class Node:
             "muxer": YAMUX, "encryption": NOISE,
         })
         self._spawn(self._identify(conn))
+        for fn in self.connection_listeners:
+            try:
+                fn(conn, True)
+            except Exception as e:
+                print_exc(e)
 
     def _connection_closed(self, conn):
         if conn in self.connections:
             self.connections.remove(conn)
             self._emit("connection:close", {"peer": str(conn.remote_peer)})
+            for fn in self.connection_listeners:
+                try:
+                    fn(conn, False)
+                except Exception as e:
+                    print_exc(e)
 
     def connection_to(self, peer):
         for c in self.connections:

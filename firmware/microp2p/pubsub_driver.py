@@ -1,0 +1,186 @@
+# Drives a pubsub router (gossipsub or floodsub machine) over a Node's streams.
+#
+# libp2p pubsub uses one long-lived outbound stream per peer for everything we send, and reads
+# the peer's own outbound stream (our inbound) for everything it sends. So per connected peer:
+#   - we open /meshsub/1.2.0 (falling back to 1.1.0, 1.0.0, /floodsub/1.0.0) as soon as the
+#     connection is up; a peer that answers `na` to all of them is not a pubsub peer;
+#   - a writer task owns our outbound stream and writes what router.outgoing() hands out;
+#   - an inbound handler feeds the peer's stream bytes into router.feed().
+# Time goes in through tick() every TICK_MS; the router decides when a heartbeat is due.
+from microp2p.compat import asyncio, now_ms, print_exc
+from microp2p.errors import ProtocolError
+from microp2p.pubsub import rpc as R
+
+TICK_MS = 100
+# Bytes queued for a peer whose outbound stream is not open yet (or is slow): beyond this the
+# oldest frames are dropped and counted (the router has its own per-peer caps before this).
+MAX_PENDING_BYTES = 4 << 20
+MAX_PENDING_BYTES_DEVICE = 32 * 1024
+
+
+def _wall_clock_ns():
+    import time
+    try:
+        return time.time_ns()
+    except AttributeError:
+        return int(time.time()) * 1000000000
+
+
+class _PeerOut:
+    def __init__(self):
+        self.stream = None
+        self.frames = []
+        self.nbytes = 0
+        self.wake = asyncio.Event()
+        self.task = None
+        self.opening = False
+
+
+class PubSub:
+    def __init__(self, node, router, on_message=None, on_event=None, device=False):
+        self.node = node
+        self.router = router
+        self.on_message = on_message
+        self.on_event = on_event
+        self.max_pending = MAX_PENDING_BYTES_DEVICE if device else MAX_PENDING_BYTES
+        self.out = {}           # peer id -> _PeerOut
+        self.dropped = 0
+        for proto in router.protocols:
+            node.handle(proto, self._inbound)
+        node.connection_listeners.append(self._on_connection)
+        self._ticker = asyncio.create_task(self._tick_loop())
+        for conn in node.connections:
+            self._on_connection(conn, True)
+
+    # ---- application API ---------------------------------------------------------------------
+    def subscribe(self, topic):
+        self.router.subscribe(topic)
+        self._flush()
+
+    def unsubscribe(self, topic):
+        self.router.unsubscribe(topic)
+        self._flush()
+
+    def publish(self, topic, data):
+        mid = self.router.publish(topic, data, now_ms())
+        self._flush()
+        return mid
+
+    def topic_peers(self, topic):
+        return self.router.topic_peers(topic)
+
+    def close(self):
+        self._ticker.cancel()
+        for po in self.out.values():
+            if po.task is not None:
+                po.task.cancel()
+
+    # ---- connections -------------------------------------------------------------------------
+    def _on_connection(self, conn, opened):
+        peer = conn.remote_peer
+        if opened:
+            po = self.out.get(peer)
+            if po is None:
+                po = _PeerOut()
+                self.out[peer] = po
+            if po.stream is None and not po.opening:
+                po.opening = True
+                self.node._spawn(self._open_outbound(conn, po))
+        elif self.node.connection_to(peer) is None:
+            self.router.remove_peer(peer)
+            po = self.out.pop(peer, None)
+            if po is not None and po.task is not None:
+                po.task.cancel()
+
+    async def _open_outbound(self, conn, po):
+        try:
+            st = await conn.new_stream(list(self.router.protocols))
+        except Exception as e:
+            po.opening = False
+            self.node._log("pubsub: %s speaks no pubsub protocol (%s)" % (conn.remote_peer, e))
+            return
+        po.opening = False
+        po.stream = st
+        self.router.add_peer(conn.remote_peer, st.protocol, True)
+        po.task = asyncio.create_task(self._writer(conn.remote_peer, po))
+        self._flush()
+
+    async def _writer(self, peer, po):
+        st = po.stream
+        try:
+            while True:
+                while not po.frames:
+                    po.wake.clear()
+                    await po.wake.wait()
+                frames = po.frames
+                po.frames = []
+                po.nbytes = 0
+                await st.write(frames[0] if len(frames) == 1 else b"".join(frames))
+        except asyncio.CancelledError:
+            pass
+        except Exception as e:
+            self.node._log("pubsub: writing to %s failed: %r" % (peer, e))
+            po.stream = None
+
+    async def _inbound(self, st):
+        peer = st.conn.remote_peer
+        if peer not in self.router.peers:
+            self.router.add_peer(peer, st.protocol, False)
+            self._flush()
+        while True:
+            data = await st.read()
+            if not data:
+                break
+            try:
+                events = self.router.feed(peer, data, now_ms())
+            finally:
+                self._flush()
+            self._handle(events)
+
+    # ---- router I/O --------------------------------------------------------------------------
+    def _handle(self, events):
+        for ev in events:
+            kind = ev[0]
+            try:
+                if kind == "message":
+                    if self.on_message is not None:
+                        self.on_message(ev[1], ev[2])
+                elif self.on_event is not None:
+                    self.on_event(ev)
+            except Exception as e:
+                print_exc(e)
+
+    def _flush(self):
+        for pid, frame in self.router.outgoing():
+            po = self.out.get(pid)
+            if po is None:
+                po = _PeerOut()
+                self.out[pid] = po
+            if po.nbytes + len(frame) > self.max_pending:
+                self.dropped += 1
+                continue
+            po.frames.append(frame)
+            po.nbytes += len(frame)
+            if po.stream is not None:
+                po.wake.set()
+
+    async def _tick_loop(self):
+        while True:
+            await asyncio.sleep(TICK_MS / 1000)
+            try:
+                self._handle(self.router.tick(now_ms()))
+            except ProtocolError as e:
+                self.node._log("pubsub tick: %s" % e)
+            self._flush()
+
+
+def attach(node, on_message=None, on_event=None, device=False, flood=False):
+    """Make a router for node (gossipsub; floodsub with flood=True) and drive it."""
+    if flood:
+        from microp2p.pubsub.floodsub import FloodSub as Cls, PubSubConfig as Cfg
+    else:
+        from microp2p.pubsub.gossipsub import GossipSub as Cls, GossipSubConfig as Cfg
+    cfg = Cfg.device() if device else Cfg()
+    cfg.seqno_start = _wall_clock_ns()
+    router = Cls(node.peer_id, node.key, cfg, now_ms())
+    return PubSub(node, router, on_message, on_event, device)
