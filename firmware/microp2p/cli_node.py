@@ -10,16 +10,41 @@ from microp2p import crypto
 from microp2p.compat import asyncio, ticks_ms, ticks_diff, print_exc, MICROPYTHON
 from microp2p.keys import Ed25519PrivateKey
 
-USAGE = "usage: node --listen MA [--seed HEX64|--key FILE] [--dial MA]... [--sub TOPIC]... [--pub TOPIC:MSG]... [--device]"
+USAGE = ("usage: node --listen MA [--seed HEX64|--key FILE] [--dial MA]... [--sub TOPIC]... [--pub TOPIC:MSG]... "
+         "[--device] [--floodsub] [--gossip-protocols P1,P2,...]")
 ECHO_MAX_STREAMS = 256
 ECHO_MAX_SIZE = 64 * 1024 * 1024
 ECHO_CHUNK = 16384
 PUB_WAIT_MS = 10000  # --pub waits this long (at most) for a subscriber
+# publish-many / bench-recv (benchmarks, soak tests). A bench payload is
+#   BENCH_MAGIC + index (4 bytes BE) + wall-clock send time in us (8 bytes BE) + padding,
+# the same layout js_peer.mjs and py_peer.py use, so latency is measured across runtimes.
+BENCH_MAGIC = b"BNCH"
+BENCH_HEADER = 16
+BENCH_MAX_COUNT = 1000000       # messages in one publish-many / bench-recv
+BENCH_MAX_WAIT_MS = 600000
+BENCH_BURST_YIELD = 16          # burst: let the writers run after this many publishes
+BENCH_MAX_BACKLOG = 256 * 1024  # burst: wait while a peer has more than this queued unwritten
+
+
+def wall_us():
+    import time
+    try:
+        return time.time_ns() // 1000
+    except AttributeError:
+        return int(time.time() * 1000000)
+
+
+def _percentile(sorted_vals, q):
+    if not sorted_vals:
+        return None
+    i = int(q * (len(sorted_vals) - 1) + 0.5)
+    return sorted_vals[i]
 
 
 def parse_args(argv):
     opts = {"listen": [], "dial": [], "sub": [], "pub": [], "seed": None, "key": None, "device": False,
-            "log": False, "floodsub": False}
+            "log": False, "floodsub": False, "gossip-protocols": None}
     multi = ("listen", "dial", "sub", "pub")
     i = 0
     while i < len(argv):
@@ -74,6 +99,7 @@ class Runner:
                                  log=self.log if opts["log"] else None)
         self.done = asyncio.Event()
         self.pubsub = None
+        self._bench = None      # armed bench-recv state
 
     def emit(self, name, fields):
         d = {"event": name}
@@ -111,9 +137,11 @@ class Runner:
             from microp2p import pubsub_driver
         except ImportError:
             return
+        protos = self.opts["gossip-protocols"]
         self.pubsub = pubsub_driver.attach(self.node, on_message=self._on_message,
                                            on_event=self._on_pubsub_event,
-                                           device=self.opts["device"], flood=self.opts["floodsub"])
+                                           device=self.opts["device"], flood=self.opts["floodsub"],
+                                           protocols=protos.split(",") if protos else None)
         for t in self.opts["sub"]:
             self.pubsub.subscribe(t)
 
@@ -126,6 +154,22 @@ class Runner:
 
     def _on_message(self, topic, msg):
         data = msg.get("data", b"")
+        b = self._bench
+        if b is not None and topic == b["topic"] and data[:4] == BENCH_MAGIC and len(data) >= BENCH_HEADER:
+            # Counted silently: one JSON line per message would be the bottleneck being measured.
+            now = wall_us()
+            sent = int.from_bytes(data[8:16], "big")
+            if b["first_sent"] is None or sent < b["first_sent"]:
+                b["first_sent"] = sent
+            if b["first_recv"] is None:
+                b["first_recv"] = now
+            b["last_recv"] = now
+            if len(b["lat"]) < BENCH_MAX_COUNT:
+                b["lat"].append(now - sent)
+            b["got"] += 1
+            if b["got"] >= b["want"]:
+                b["done"].set()
+            return
         try:
             text = str(data, "utf-8")
         except Exception:
@@ -136,6 +180,10 @@ class Runner:
         if frm:
             from microp2p.peerid import PeerId
             fields["from"] = str(PeerId.from_bytes(frm))
+        sig = msg.get("signature")
+        if sig:
+            # Lets a test re-check the author's signature independently of our router.
+            fields["signature"] = bytes(sig).hex()
         self.emit("gossip:message", fields)
 
     async def _pub_when_ready(self, topic, text):
@@ -171,7 +219,8 @@ class Runner:
 
     async def command(self, cmd):
         name = cmd.get("cmd")
-        fn = getattr(self, "cmd_" + str(name), None)
+        # "topic-peers" (the js/py peers' spelling) and "topic_peers" both name cmd_topic_peers.
+        fn = getattr(self, "cmd_" + str(name).replace("-", "_"), None)
         if fn is None:
             raise ValueError("unknown command %r" % name)
         asyncio.create_task(self._run_cmd(name, fn, cmd))
@@ -273,8 +322,86 @@ class Runner:
         self.emit("published", {"topic": cmd["topic"], "id": bytes(mid).hex() if mid else None,
                                 "recipients": len(self.pubsub.topic_peers(cmd["topic"]))})
 
+    async def cmd_topic_peers(self, cmd):
+        topic = cmd["topic"]
+        r = self.pubsub.router
+        mesh = r.mesh_peers(topic) if hasattr(r, "mesh_peers") else set()
+        self.emit("topic-peers", {"topic": topic, "peers": sorted(str(p) for p in r.topic_peers(topic)),
+                                  "mesh": sorted(str(p) for p in mesh)})
+
+    async def cmd_stats(self, cmd):
+        r = self.pubsub.router
+        peers = {}
+        ps = r.peer_stats()
+        for pid in ps:
+            peers[str(pid)] = ps[pid]
+        self.emit("stats", {"stats": dict(r.stats), "peers": peers, "driverDropped": self.pubsub.dropped})
+
+    async def cmd_publish_many(self, cmd):
+        """Publish `count` bench payloads of `size` bytes, every `interval_ms` (0: a burst)."""
+        topic = cmd["topic"]
+        n = min(int(cmd.get("count", 1)), BENCH_MAX_COUNT)
+        size = max(int(cmd.get("size", 100)), BENCH_HEADER)
+        interval = int(cmd.get("interval_ms", 0))
+        pad = b"\x5a" * (size - BENCH_HEADER)
+        ps = self.pubsub
+        t0 = ticks_ms()
+        for i in range(n):
+            if interval:
+                # On a schedule (not sleep-after-send), so the rate holds whatever publish costs.
+                wait = i * interval - ticks_diff(ticks_ms(), t0)
+                if wait > 0:
+                    await asyncio.sleep_ms(wait) if MICROPYTHON else await asyncio.sleep(wait / 1000)
+            ps.publish(topic, BENCH_MAGIC + i.to_bytes(4, "big") + wall_us().to_bytes(8, "big") + pad)
+            if not interval and i % BENCH_BURST_YIELD == BENCH_BURST_YIELD - 1:
+                await asyncio.sleep(0)
+                while self._backlog() > BENCH_MAX_BACKLOG:
+                    await asyncio.sleep(0.001)
+        self.emit("published-many", {"topic": topic, "count": n, "ms": ticks_diff(ticks_ms(), t0),
+                                     "recipients": len(ps.topic_peers(topic))})
+
+    def _backlog(self):
+        m = 0
+        for po in self.pubsub.out.values():
+            if po.stream is not None and po.nbytes > m:
+                m = po.nbytes
+        return m
+
+    async def cmd_bench_recv(self, cmd):
+        """Count `count` bench payloads on `topic` (no per-message events), then report
+        throughput and latency (receive wall clock minus the send time in the payload)."""
+        want = min(int(cmd.get("count", 1)), BENCH_MAX_COUNT)
+        wait_ms = min(int(cmd.get("timeout_ms", 60000)), BENCH_MAX_WAIT_MS)
+        b = {"topic": cmd["topic"], "want": want, "got": 0, "lat": [], "first_sent": None,
+             "first_recv": None, "last_recv": None, "done": asyncio.Event()}
+        self._bench = b
+        self.emit("bench-armed", {"topic": b["topic"], "count": want})
+        try:
+            await asyncio.wait_for(b["done"].wait(), wait_ms / 1000)
+        except asyncio.TimeoutError:
+            pass
+        self._bench = None
+        self.emit("bench-result", bench_summary(b))
+
     async def cmd_peers(self, cmd):
         self.emit("peers", {"peers": [str(c.remote_peer) for c in self.node.connections]})
+
+
+def bench_summary(b):
+    lat = sorted(b["lat"])
+    span = None
+    rate = None
+    if b["got"] and b["last_recv"] is not None:
+        span = b["last_recv"] - b["first_sent"]
+        if span > 0:
+            rate = b["got"] * 1000000 / span
+    return {"topic": b["topic"], "want": b["want"], "received": b["got"], "spanUs": span, "rate": rate,
+            "p50Ms": _ms(_percentile(lat, 0.5)), "p99Ms": _ms(_percentile(lat, 0.99)),
+            "maxMs": _ms(lat[-1] if lat else None)}
+
+
+def _ms(us):
+    return None if us is None else us / 1000
 
 
 def main(argv=None):

@@ -10,7 +10,7 @@
 # than the node's budget, and writers wait while the socket's output exceeds its cap.
 from microp2p import crypto, mss, noise, yamux, identify, ping
 from microp2p.compat import asyncio, ticks_ms, ticks_us, ticks_diff, now_ms, print_exc, TimeoutError, MICROPYTHON
-from microp2p.errors import ProtocolError, LimitError, SCOPE_STREAM, MicroP2PError
+from microp2p.errors import ProtocolError, LimitError, AuthError, SCOPE_STREAM, MicroP2PError
 from microp2p.keys import Ed25519PrivateKey
 from microp2p.multiaddr import Multiaddr
 from microp2p.peerid import PeerId
@@ -24,6 +24,7 @@ PING = "/ipfs/ping/1.0.0"
 ECHO = "/microp2p/echo/1.0.0"  # a test protocol: echo until EOF (used by interop tests and benches)
 
 AGENT = "microp2p/0.1.0"
+CLOSE_FLUSH_TIMEOUT_MS = 200  # how long a closing connection waits for its GoAway to be written
 
 
 def _leftover(events):
@@ -33,6 +34,14 @@ def _leftover(events):
         if ev[0] == "data":
             out += ev[1]
     return out
+
+
+async def _close_writer(writer):
+    try:
+        writer.close()
+        await writer.wait_closed()
+    except Exception:
+        pass
 
 
 def _strip_p2p(maddr):
@@ -196,6 +205,7 @@ class Connection:
         self._out_event = asyncio.Event()
         self._drained = asyncio.Event()
         self._resume_read = asyncio.Event()
+        self._write_done = asyncio.Event()
         self._tasks = []
         self.opened_ms = ticks_ms()
 
@@ -336,6 +346,13 @@ class Connection:
 
     async def _write_loop(self):
         try:
+            await self._write_out()
+        finally:
+            # _finish_close waits on this rather than polling: a polled wait cost every close ~10 ms
+            self._write_done.set()
+
+    async def _write_out(self):
+        try:
             while not self.closed or self._out:
                 while not self._out:
                     if self.closed:
@@ -450,10 +467,11 @@ class Connection:
 
     async def _finish_close(self):
         # let the writer flush the GoAway (bounded), then close the socket
-        for _ in range(20):
-            if not self._out:
-                break
-            await asyncio.sleep(0.01)
+        if self._tasks and not self._write_done.is_set():
+            try:
+                await asyncio.wait_for(self._write_done.wait(), CLOSE_FLUSH_TIMEOUT_MS / 1000)
+            except TimeoutError:
+                pass
         try:
             self.writer.close()
             await self.writer.wait_closed()
@@ -525,25 +543,22 @@ class Node:
         return sorted(self.handlers.keys())
 
     # ---- listen / dial -----------------------------------------------------------------------
-    async def listen(self, maddr):
+    async def listen(self, maddr, admit=None):
+        """Listen on a TCP multiaddr. admit(peer_id) -> bool, when given, is asked after the
+        handshake (the earliest moment the remote's identity is proven); False closes it."""
         if isinstance(maddr, str):
             maddr = Multiaddr.from_string(maddr)
-        server, bound = await tcp.listen(maddr, self._on_inbound)
+
+        async def on_conn(reader, writer):
+            await self._on_inbound(reader, writer, admit)
+
+        server, bound = await tcp.listen(maddr, on_conn)
         self.servers.append(server)
         self.listen_addrs.append(bound)
         self._start_ticker()
         return bound
 
-    async def _on_inbound(self, reader, writer):
-        cfg = self.config
-        if len(self.connections) >= cfg.max_connections or self._pending_upgrades >= cfg.max_pending_upgrades:
-            self._log("inbound connection refused: limit")
-            try:
-                writer.close()
-                await writer.wait_closed()
-            except Exception:
-                pass
-            return
+    async def _on_inbound(self, reader, writer, admit=None):
         addr = None
         try:
             pn = writer.get_extra_info("peername")
@@ -551,8 +566,30 @@ class Node:
                 addr = Multiaddr.from_string("/ip4/%s/tcp/%d" % (pn[0], pn[1])) if ":" not in pn[0] else None
         except Exception:
             pass
-        conn = Connection(self, reader, writer, False, addr)
-        await self._upgrade(conn, None)
+        await self.accept_stream(reader, writer, addr, admit)
+
+    async def accept_stream(self, reader, writer, remote_addr=None, admit=None):
+        """Run the listener side of a libp2p connection over any reader/writer pair (a TCP
+        socket, a serial link, ...). Returns the Connection, or None when refused or failed."""
+        cfg = self.config
+        if len(self.connections) >= cfg.max_connections or self._pending_upgrades >= cfg.max_pending_upgrades:
+            self._log("inbound connection refused: limit")
+            self._emit("connection:refused", {"addr": str(remote_addr) if remote_addr else None,
+                                              "reason": "limit"})
+            await _close_writer(writer)
+            return None
+        conn = Connection(self, reader, writer, False, remote_addr)
+        await self._upgrade(conn, None, admit)
+        return None if conn.closed else conn
+
+    async def dial_stream(self, reader, writer, remote_addr=None, expected_peer=None, admit=None):
+        """The dialer side over any reader/writer pair (e.g. a device on a serial link)."""
+        conn = Connection(self, reader, writer, True, remote_addr)
+        await self._upgrade(conn, expected_peer, admit)
+        if conn.closed:
+            raise OSError("upgrade failed")
+        self._start_ticker()
+        return conn
 
     async def dial(self, maddr):
         """Dial a multiaddr (with /p2p/ID to check the remote's identity). Returns the Connection."""
@@ -565,25 +602,20 @@ class Node:
         if len(self.connections) >= self.config.max_connections:
             raise LimitError("connection limit")
         reader, writer = await tcp.dial(maddr)
-        conn = Connection(self, reader, writer, True, maddr)
-        await self._upgrade(conn, expected)
-        if conn.closed:
-            raise OSError("upgrade failed")
-        self._start_ticker()
-        return conn
+        return await self.dial_stream(reader, writer, maddr, expected)
 
-    async def _upgrade(self, conn, expected):
+    async def _upgrade(self, conn, expected, admit=None):
         self._pending_upgrades += 1
         try:
             await asyncio.wait_for(conn.upgrade(expected), self.config.handshake_timeout_ms / 1000)
+            if admit is not None and not admit(conn.remote_peer):
+                self._emit("connection:refused", {"peer": str(conn.remote_peer), "reason": "not admitted",
+                                                  "addr": str(conn.remote_addr) if conn.remote_addr else None})
+                raise AuthError("peer %s not admitted" % conn.remote_peer)
         except Exception as e:
             self._pending_upgrades -= 1
             self._log("upgrade failed (%s): %s %s" % ("out" if conn.outbound else "in", type(e).__name__, e))
-            try:
-                conn.writer.close()
-                await conn.writer.wait_closed()
-            except Exception:
-                pass
+            await _close_writer(conn.writer)
             conn.closed = True
             if conn.outbound:
                 raise

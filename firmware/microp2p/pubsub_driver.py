@@ -174,8 +174,11 @@ class PubSub:
             self._flush()
 
 
-def attach(node, on_message=None, on_event=None, device=False, flood=False):
-    """Make a router for node (gossipsub; floodsub with flood=True) and drive it."""
+def attach(node, on_message=None, on_event=None, device=False, flood=False, protocols=None):
+    """Make a router for node (gossipsub; floodsub with flood=True) and drive it.
+
+    protocols: the pubsub protocol ids to offer and accept, in preference order (default: all the
+    router speaks), e.g. ("/meshsub/1.1.0",) to act as a peer without IDONTWANT."""
     if flood:
         from microp2p.pubsub.floodsub import FloodSub as Cls, PubSubConfig as Cfg
     else:
@@ -183,4 +186,9 @@ def attach(node, on_message=None, on_event=None, device=False, flood=False):
     cfg = Cfg.device() if device else Cfg()
     cfg.seqno_start = _wall_clock_ns()
     router = Cls(node.peer_id, node.key, cfg, now_ms())
+    if protocols:
+        unknown = [p for p in protocols if p not in Cls.protocols]
+        if unknown:
+            raise ValueError("pubsub protocols not spoken: %s" % ", ".join(unknown))
+        router.protocols = tuple(protocols)
     return PubSub(node, router, on_message, on_event, device)

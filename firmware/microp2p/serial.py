@@ -29,7 +29,7 @@ except ImportError:
 
 RX_BUFFER_CAP = 4096   # unread bytes a conn holds before the port stops reading the line
 READ_CHUNK = 512       # bytes asked of the port per read
-THROTTLE_CHUNK = 64    # bytes written at a time when simulating a baud rate
+WRITE_PULL = 256       # bytes pulled from the link per write: about one frame (see Link.data_to_send)
 IDLE_READ_MS = 20      # back-off after a read that found nothing (pty with no peer)
 
 
@@ -283,6 +283,10 @@ class SerialPort:
     async def _write_loop(self):
         link = self.link
         while not self.closed:
+            if self._baud:
+                busy = self._free_at - self._clock.now()
+                if busy > 0:  # the simulated UART is still sending the previous frame
+                    await _sleep_ms(busy)
             self._handle(link.tick(self._clock.now()))
             c = self._conn
             if c is not None and c.tx_buffered():
@@ -293,7 +297,7 @@ class SerialPort:
                         c._tx = bytearray()
                         c._txoff = 0
                         c._tx_ev.set()
-            out = link.data_to_send()
+            out = link.data_to_send(WRITE_PULL)
             if out:
                 await self._write(out)
                 continue
@@ -308,20 +312,10 @@ class SerialPort:
     async def _write(self, data):
         w = self._writer
         try:
-            if not self._baud:
-                w.write(data)
-                await w.drain()
-                return
-            # pace the bytes as a UART at this baud rate would (10 bit times per byte)
-            ms_per_byte = 10000 / self._baud
-            for i in range(0, len(data), THROTTLE_CHUNK):
-                chunk = data[i:i + THROTTLE_CHUNK]
-                now = self._clock.now()
-                if self._free_at > now:
-                    await _sleep_ms(self._free_at - now)
-                    now = self._clock.now()
-                w.write(chunk)
-                await w.drain()
-                self._free_at = max(self._free_at, now) + len(chunk) * ms_per_byte
+            w.write(data)
+            await w.drain()
+            if self._baud:
+                # a UART at this baud rate is busy for 10 bit times per byte
+                self._free_at = max(self._free_at, self._clock.now()) + len(data) * 10000 / self._baud
         except OSError:
             pass  # nobody on the line (pty peer gone): the bytes are lost, the link resends

@@ -203,8 +203,10 @@ class Link:
                 t = s.sent_at + rto
         return t
 
-    def data_to_send(self):
-        """Frames to write to the line now (b'' when nothing is due)."""
+    def data_to_send(self, max_bytes=0):
+        """Frames to write to the line now (b'' when nothing is due). max_bytes > 0 stops after
+        the frame that reaches it: a driver that pulls about one frame at a time as the UART
+        frees up keeps the timers honest and the acks in every frame fresh."""
         out = bytearray(b"\x00")  # ends whatever noise the receiver may be holding
         now = self.now
         st = self.stats
@@ -223,7 +225,7 @@ class Link:
                     self._reset_at = now + self._reset_iv
                     self._reset_iv = min(2 * self._reset_iv, self.reset_max_ms)
             if self.state == ST_UP:
-                sent = self._emit_data(out, now)
+                sent = self._emit_data(out, now, max_bytes or 0x3FFFFFFF)
                 if self._ack_pending and (not sent or now - self._last_ack_tx >= self.keepalive_ms):
                     # A short ACK at least every keepalive_ms even while data flows: on a very
                     # noisy line long DATA frames may all die while short frames still get
@@ -369,6 +371,13 @@ class Link:
             if self.state == ST_SYNC and self.now - self._reset_tx_at >= self.reset_min_ms:
                 self._want_reset = True  # the peer thinks a session is up: tell it otherwise soon
             return
+        if self.now - self._last_rx > self._rto and self._rto_cur > self._rto:
+            # the peer is heard again after a silence (a replug) while our timers were backed
+            # off: resend what is outstanding now instead of after the backed-off RTO
+            self._rto_cur = self._rto
+            for s in self._inflight:
+                if not s.sacked:
+                    s.need_tx = True
         self._last_rx = self.now
         if self.state == ST_HALF:
             self.state = ST_UP
@@ -450,14 +459,14 @@ class Link:
                 bits |= 1 << i
         return bits
 
-    def _emit_data(self, out, now):
+    def _emit_data(self, out, now, max_bytes):
         # retransmissions first (oldest first), then new frames while the window allows
         sent = False
         ack = self._rx_next
         sack = self._sack_bits()
         st = self.stats
         for s in self._inflight:
-            if s.need_tx:
+            if s.need_tx and len(out) < max_bytes:
                 s.need_tx = False
                 s.sent_at = now
                 s.tx_count += 1
@@ -469,7 +478,7 @@ class Link:
                 st["frames_tx"] += 1
                 sent = True
         win = self._peer_window
-        while len(self._inflight) < win and self._soff < len(self._sbuf):
+        while len(self._inflight) < win and self._soff < len(self._sbuf) and len(out) < max_bytes:
             end = min(self._soff + self._peer_mtu, len(self._sbuf))
             payload = bytes(self._sbuf[self._soff:end])
             self._soff = end

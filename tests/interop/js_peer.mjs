@@ -3,6 +3,7 @@
 //
 //   node js_peer.mjs --listen MA [--seed HEX64] [--dial MA]... [--sub TOPIC]... [--pub TOPIC:MSG]...
 //                    [--dht-server] [--relay-server] [--relay-client] [--pub-wait-ms N]
+//                    [--gossip-protocols P1,P2]   (e.g. /meshsub/1.1.0: a peer without IDONTWANT)
 //   node js_peer.mjs --print-id --seed HEX64
 //
 // stdout carries JSON lines only (events); stdin takes JSON lines (commands); libp2p's own logs
@@ -37,7 +38,7 @@ function usage (msg) {
 }
 
 function parseArgs (argv) {
-  const o = { listen: [], dial: [], sub: [], pub: [], seed: null, printId: false, dhtServer: false, relayServer: false, relayClient: false, pubWaitMs: PUB_WAIT_MS_DEFAULT }
+  const o = { listen: [], dial: [], sub: [], pub: [], seed: null, printId: false, dhtServer: false, relayServer: false, relayClient: false, pubWaitMs: PUB_WAIT_MS_DEFAULT, gossipProtocols: null }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
     const val = () => {
@@ -57,6 +58,7 @@ function parseArgs (argv) {
       }
       case '--seed': o.seed = val(); break
       case '--pub-wait-ms': o.pubWaitMs = Number(val()); break
+      case '--gossip-protocols': o.gossipProtocols = val().split(',').filter((x) => x !== ''); break
       case '--print-id': o.printId = true; break
       case '--dht-server': o.dhtServer = true; break
       case '--relay-server': o.relayServer = true; break
@@ -103,7 +105,12 @@ const services = {
   identify: identify(),
   identifyPush: identifyPush(),
   ping: ping(),
-  pubsub: gossipsub({ emitSelf: false, allowPublishToZeroTopicPeers: false, heartbeatInterval: 1000 })
+  pubsub: gossipsub({
+    emitSelf: false,
+    allowPublishToZeroTopicPeers: false,
+    heartbeatInterval: 1000,
+    ...(opts.gossipProtocols != null ? { protocols: opts.gossipProtocols } : {})
+  })
 }
 if (opts.dhtServer) {
   const { kadDHT, passthroughMapper } = await import('@libp2p/kad-dht')
@@ -152,14 +159,98 @@ node.addEventListener('peer:identify', (e) => {
 const pubsub = node.services.pubsub
 pubsub.addEventListener('message', (e) => {
   const m = e.detail
+  if (bench != null && m.topic === bench.topic && isBench(m.data)) {
+    // Counted silently: a JSON line per message would be what the bench measures.
+    const now = wallUs()
+    const dv = new DataView(m.data.buffer, m.data.byteOffset, m.data.byteLength)
+    const sent = Number(dv.getBigUint64(8))
+    if (bench.firstSent == null || sent < bench.firstSent) bench.firstSent = sent
+    bench.lastRecv = now
+    if (bench.lat.length < BENCH_MAX_COUNT) bench.lat.push(now - sent)
+    bench.got++
+    if (bench.got >= bench.want) bench.done()
+    return
+  }
   emit({
     event: 'gossip:message',
     topic: m.topic,
     from: m.type === 'signed' ? m.from.toString() : null,
     data: utf8.decode(m.data),
-    seqno: m.type === 'signed' ? m.sequenceNumber.toString(16).padStart(16, '0') : null
+    seqno: m.type === 'signed' ? m.sequenceNumber.toString(16).padStart(16, '0') : null,
+    // The author's signature as js received (and verified) it, so a test can re-check it.
+    signature: m.type === 'signed' && m.signature != null ? Buffer.from(m.signature).toString('hex') : null
   })
 })
+// Mesh changes, as js decided (outbound) or was told (inbound): lets a test check who pruned whom.
+for (const kind of ['graft', 'prune']) {
+  pubsub.addEventListener(`gossipsub:${kind}`, (e) => {
+    emit({ event: `gossip:${kind}`, peer: e.detail.peerId.toString(), topic: e.detail.topic, direction: e.detail.direction })
+  })
+}
+
+// Wire counters for tests/benches (the `stats` command): js keeps none without a metrics
+// registry, so count at the router's own send/receive entry points.
+const wire = { msgsSent: 0, idontwantSent: 0, idontwantRecv: 0, duplicates: 0, peers: {} }
+function peerWire (id) {
+  const k = id.toString()
+  let w = wire.peers[k]
+  if (w == null) {
+    w = { msgsSent: 0, idontwantSent: 0, idontwantRecv: 0, duplicates: 0 }
+    wire.peers[k] = w
+  }
+  return w
+}
+if (typeof pubsub.sendRpc === 'function') {
+  const sendRpc = pubsub.sendRpc.bind(pubsub)
+  pubsub.sendRpc = (id, rpc) => {
+    const ok = sendRpc(id, rpc)
+    if (ok) {
+      const w = peerWire(id)
+      const n = rpc.messages?.length ?? 0
+      let d = 0
+      for (const x of rpc.control?.idontwant ?? []) d += x.messageIDs?.length ?? 0
+      w.msgsSent += n; wire.msgsSent += n
+      w.idontwantSent += d; wire.idontwantSent += d
+    }
+    return ok
+  }
+}
+if (typeof pubsub.handleIdontwant === 'function') {
+  const handleIdontwant = pubsub.handleIdontwant.bind(pubsub)
+  pubsub.handleIdontwant = (id, idontwant) => {
+    let d = 0
+    for (const x of idontwant) d += x.messageIDs?.length ?? 0
+    peerWire(id).idontwantRecv += d; wire.idontwantRecv += d
+    return handleIdontwant(id, idontwant)
+  }
+}
+if (typeof pubsub.validateReceivedMessage === 'function') {
+  const validate = pubsub.validateReceivedMessage.bind(pubsub)
+  pubsub.validateReceivedMessage = async (from, rpcMsg) => {
+    const r = await validate(from, rpcMsg)
+    if (r?.code === 'duplicate') { peerWire(from).duplicates++; wire.duplicates++ }
+    return r
+  }
+}
+
+// Bench payloads (same layout as microp2p's cli_node.py and py_peer.py):
+//   "BNCH" + index (4 bytes BE) + wall-clock send time in us (8 bytes BE) + padding.
+const BENCH_MAGIC = [0x42, 0x4e, 0x43, 0x48]
+const BENCH_HEADER = 16
+const BENCH_MAX_COUNT = 1000000
+const BENCH_MAX_WAIT_MS = 600000
+const wallUs = () => Math.round((performance.timeOrigin + performance.now()) * 1000)
+let bench = null
+function isBench (data) {
+  return data.length >= BENCH_HEADER && data[0] === BENCH_MAGIC[0] && data[1] === BENCH_MAGIC[1] && data[2] === BENCH_MAGIC[2] && data[3] === BENCH_MAGIC[3]
+}
+function benchSummary (b) {
+  const lat = b.lat.slice().sort((x, y) => x - y)
+  const pct = (q) => lat.length ? lat[Math.round(q * (lat.length - 1))] / 1000 : null
+  const span = b.got > 0 ? b.lastRecv - b.firstSent : null
+  return { topic: b.topic, want: b.want, received: b.got, spanUs: span, rate: span > 0 ? b.got * 1e6 / span : null, p50Ms: pct(0.5), p99Ms: pct(0.99), maxMs: lat.length ? lat[lat.length - 1] / 1000 : null }
+}
+
 pubsub.addEventListener('subscription-change', (e) => {
   for (const s of e.detail.subscriptions) {
     emit({ event: 'subscription-change', peer: e.detail.peerId.toString(), topic: s.topic, subscribe: s.subscribe })
@@ -279,6 +370,49 @@ const commands = {
       peers: pubsub.getSubscribers(cmd.topic).map((p) => p.toString()),
       mesh: typeof pubsub.getMeshPeers === 'function' ? pubsub.getMeshPeers(cmd.topic) : null
     })
+  },
+  async stats () {
+    emit({ event: 'stats', wire })
+  },
+  // Publish `count` bench payloads of `size` bytes every `interval_ms` (0: a burst, each publish
+  // awaited in turn, as an application would).
+  async 'publish-many' (cmd) {
+    const n = Math.min(cmd.count ?? 1, BENCH_MAX_COUNT)
+    const size = Math.max(cmd.size ?? 100, BENCH_HEADER)
+    const interval = cmd.interval_ms ?? 0
+    const t0 = performance.now()
+    let failed = 0
+    for (let i = 0; i < n; i++) {
+      if (interval > 0) {
+        const wait = i * interval - (performance.now() - t0)
+        if (wait > 0) await sleep(wait)
+      }
+      const data = new Uint8Array(size).fill(0x5a)
+      data.set(BENCH_MAGIC, 0)
+      const dv = new DataView(data.buffer)
+      dv.setUint32(4, i)
+      dv.setBigUint64(8, BigInt(wallUs()))
+      try {
+        await pubsub.publish(cmd.topic, data)
+      } catch (e) {
+        failed++
+      }
+    }
+    emit({ event: 'published-many', topic: cmd.topic, count: n, failed, ms: Math.round(performance.now() - t0), recipients: pubsub.getSubscribers(cmd.topic).length })
+  },
+  async 'bench-recv' (cmd) {
+    const want = Math.min(cmd.count ?? 1, BENCH_MAX_COUNT)
+    const waitMs = Math.min(cmd.timeout_ms ?? 60000, BENCH_MAX_WAIT_MS)
+    const b = { topic: cmd.topic, want, got: 0, lat: [], firstSent: null, lastRecv: null }
+    const finished = new Promise((resolve) => {
+      b.done = resolve
+      setTimeout(resolve, waitMs)
+    })
+    bench = b
+    emit({ event: 'bench-armed', topic: b.topic, count: want })
+    await finished
+    bench = null
+    emit({ event: 'bench-result', ...benchSummary(b) })
   },
   async peers () {
     emit({ event: 'peers', peers: node.getConnections().map(connInfo) })

@@ -3,7 +3,7 @@
 It follows the `microp2p node` command-line contract (ARCHITECTURE.md, "Command line"):
 
     python py_peer.py --listen MA [--seed HEX64] [--dial MA]... [--sub TOPIC]... [--pub TOPIC:MSG]...
-                      [--pub-wait-ms N]
+                      [--pub-wait-ms N] [--gossip-protocols P1,P2] [--no-spam-protection]
     python py_peer.py --print-id --seed HEX64
 
 stdout carries JSON lines only (events); stdin takes JSON lines (commands); logs go to stderr.
@@ -33,6 +33,28 @@ ECHO_MAX_STREAMS = 256
 STOP_TIMEOUT_S = 3.0
 STDIN_LINE_MAX = 1 << 20
 GOSSIP_HEARTBEAT_S = 1
+# Bench payloads (same layout as microp2p's cli_node.py and js_peer.mjs):
+#   b"BNCH" + index (4 bytes BE) + wall-clock send time in us (8 bytes BE) + padding.
+BENCH_MAGIC = b"BNCH"
+BENCH_HEADER = 16
+BENCH_MAX_COUNT = 1000000
+BENCH_MAX_WAIT_MS = 600000
+
+
+def wall_us():
+    return time.time_ns() // 1000
+
+
+def bench_summary(b):
+    lat = sorted(b["lat"])
+
+    def pct(q):
+        return lat[int(q * (len(lat) - 1) + 0.5)] / 1000 if lat else None
+
+    span = b["last_recv"] - b["first_sent"] if b["got"] else None
+    return {"topic": b["topic"], "want": b["want"], "received": b["got"], "spanUs": span,
+            "rate": b["got"] * 1e6 / span if span else None, "p50Ms": pct(0.5), "p99Ms": pct(0.99),
+            "maxMs": lat[-1] / 1000 if lat else None}
 
 
 def emit(obj):
@@ -53,6 +75,10 @@ def parse_args(argv):
     p.add_argument("--pub", action="append", default=[])
     p.add_argument("--pub-wait-ms", type=int, default=PUB_WAIT_MS_DEFAULT)
     p.add_argument("--print-id", action="store_true")
+    p.add_argument("--gossip-protocols", default=None,
+                   help="comma-separated pubsub protocol ids, e.g. /meshsub/1.1.0 (no IDONTWANT)")
+    # py-libp2p drops more than 10 msg/s/topic per peer by default; benches need it off.
+    p.add_argument("--no-spam-protection", action="store_true")
     o = p.parse_args(argv)
     if o.seed is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", o.seed):
         p.error("--seed wants 64 hex digits")
@@ -145,10 +171,14 @@ async def run_peer(opts):
     listen = [multiaddr.Multiaddr(a) for a in opts.listen]
     host = new_host(key_pair=key_pair_for(opts.seed), listen_addrs=listen)
     my_id = host.get_id()
+    protocols = [PROTOCOL_ID_V12, PROTOCOL_ID_V11, PROTOCOL_ID]
+    if opts.gossip_protocols:
+        protocols = [p for p in opts.gossip_protocols.split(",") if p]
     router = GossipSub(
-        protocols=[PROTOCOL_ID_V12, PROTOCOL_ID_V11, PROTOCOL_ID],
+        protocols=protocols,
         degree=6, degree_low=4, degree_high=12,
         heartbeat_interval=GOSSIP_HEARTBEAT_S,
+        spam_protection_enabled=not opts.no_spam_protection,
     )
     pubsub = Pubsub(host, router)
     pinger = PingService(host)
@@ -210,11 +240,28 @@ async def run_peer(opts):
 
     stop = trio.Event()
     subscriptions = {}
+    bench = {"state": None}
 
     async def deliver(topic, sub):
         async for msg in sub:
             # The contract (and js) has emitSelf off; py-libp2p hands our own messages back.
             if msg.from_id == my_id.to_bytes():
+                continue
+            b = bench["state"]
+            data = msg.data
+            if b is not None and data[:4] == BENCH_MAGIC and len(data) >= BENCH_HEADER and \
+                    (msg.topicIDs[0] if msg.topicIDs else topic) == b["topic"]:
+                # Counted silently: a JSON line per message would be what the bench measures.
+                now = wall_us()
+                sent = int.from_bytes(data[8:16], "big")
+                if b["first_sent"] is None or sent < b["first_sent"]:
+                    b["first_sent"] = sent
+                b["last_recv"] = now
+                if len(b["lat"]) < BENCH_MAX_COUNT:
+                    b["lat"].append(now - sent)
+                b["got"] += 1
+                if b["got"] >= b["want"]:
+                    b["done"].set()
                 continue
             emit({
                 "event": "gossip:message",
@@ -222,6 +269,8 @@ async def run_peer(opts):
                 "from": ID(msg.from_id).to_base58() if msg.from_id else None,
                 "data": msg.data.decode("utf-8", "replace"),
                 "seqno": msg.seqno.hex() if msg.seqno else None,
+                # The author's signature as py received it, so a test can re-check it.
+                "signature": msg.signature.hex() if msg.signature else None,
             })
 
     async def subscribe(nursery, topic):
@@ -314,6 +363,41 @@ async def run_peer(opts):
         await subscribe(nursery, cmd["topic"])
         emit({"event": "subscribed", "topic": cmd["topic"]})
 
+    async def cmd_publish_many(cmd, nursery):
+        # `count` bench payloads of `size` bytes every `interval_ms` (0: a burst, each publish
+        # awaited in turn).
+        topic = cmd["topic"]
+        n = min(int(cmd.get("count", 1)), BENCH_MAX_COUNT)
+        size = max(int(cmd.get("size", 100)), BENCH_HEADER)
+        interval = int(cmd.get("interval_ms", 0))
+        pad = b"\x5a" * (size - BENCH_HEADER)
+        t0 = time.monotonic()
+        failed = 0
+        for i in range(n):
+            if interval:
+                wait = i * interval / 1000 - (time.monotonic() - t0)
+                if wait > 0:
+                    await trio.sleep(wait)
+            data = BENCH_MAGIC + i.to_bytes(4, "big") + wall_us().to_bytes(8, "big") + pad
+            try:
+                await pubsub.publish(topic, data)
+            except Exception:
+                failed += 1
+        emit({"event": "published-many", "topic": topic, "count": n, "failed": failed,
+              "ms": round((time.monotonic() - t0) * 1000), "recipients": len(topic_peers(topic))})
+
+    async def cmd_bench_recv(cmd, nursery):
+        want = min(int(cmd.get("count", 1)), BENCH_MAX_COUNT)
+        wait_ms = min(int(cmd.get("timeout_ms", 60000)), BENCH_MAX_WAIT_MS)
+        b = {"topic": cmd["topic"], "want": want, "got": 0, "lat": [], "first_sent": None,
+             "last_recv": None, "done": trio.Event()}
+        bench["state"] = b
+        emit({"event": "bench-armed", "topic": b["topic"], "count": want})
+        with trio.move_on_after(wait_ms / 1000):
+            await b["done"].wait()
+        bench["state"] = None
+        emit(dict(event="bench-result", **bench_summary(b)))
+
     async def cmd_topic_peers(cmd, nursery):
         mesh = router.mesh.get(cmd["topic"], set()) if hasattr(router, "mesh") else set()
         emit({"event": "topic-peers", "topic": cmd["topic"], "peers": topic_peers(cmd["topic"]),
@@ -356,7 +440,7 @@ async def run_peer(opts):
     commands = {
         "dial": cmd_dial, "ping": cmd_ping, "publish": cmd_publish, "subscribe": cmd_subscribe,
         "topic-peers": cmd_topic_peers, "peers": cmd_peers, "hangup": cmd_hangup, "echo": cmd_echo,
-        "stop": cmd_stop,
+        "stop": cmd_stop, "publish-many": cmd_publish_many, "bench-recv": cmd_bench_recv,
     }
 
     async def run_command(line, nursery):

@@ -29,6 +29,13 @@ MAX_PRUNE_BACKOFF_S = 86400      # a remote's PRUNE backoff is clamped to this
 IDONTWANT_MIN_DATA_SIZE = 1024   # go's threshold (js uses 512); data bytes
 IDONTWANT_TTL_HEARTBEATS = 3
 BACKOFF_SLACK_HEARTBEATS = 2     # extra wait before re-GRAFTing (specs PR #289)
+# Message ids in control messages. go/py name a signed message `from + seqno`; js-libp2p
+# (@libp2p/gossipsub 17) names it `key protobuf + seqno`. For an inlined (identity-multihash) key
+# the two differ only by from's 2-byte multihash header, so ids are translated per peer: otherwise
+# IHAVE/IWANT/IDONTWANT with js name messages we cannot match (seen with real js peers).
+IDENTITY_MH = 0x00
+MAX_IDENTITY_KEY = 42            # longest key an identity multihash may inline (peer id spec)
+KEY_PB_FIRST = 0x08              # a key protobuf starts with field 1 (KeyType), varint
 
 
 class GossipSubConfig(PubSubConfig):
@@ -121,6 +128,8 @@ class GossipSub(Router):
         self.promises = {}   # mid -> {peer: deadline ms}: IWANTs the peer must honour
         self.ticks = 0
         self._scores = None  # per-heartbeat score cache
+        # ids are translatable only when they are the default from+seqno of signed messages
+        self._xlate = self.signing and c.msg_id_fn is None
 
     # --- scores --------------------------------------------------------------------------
     def peer_score(self, p):
@@ -268,6 +277,21 @@ class GossipSub(Router):
                 pr["peers"] = infos
         return pr
 
+    # --- message ids on the wire ----------------------------------------------------------
+    def _in_id(self, peer, mid):
+        """A control-message id from peer, in our (from + seqno) form."""
+        n = len(mid) - R.SEQNO_LEN
+        if self._xlate and 0 < n <= MAX_IDENTITY_KEY and mid[0] == KEY_PB_FIRST:
+            peer.key_ids = True
+            return bytes((IDENTITY_MH, n)) + mid
+        return mid
+
+    def _out_id(self, peer, mid):
+        """Our id in the form peer uses."""
+        if peer.key_ids and len(mid) > 2 and mid[0] == IDENTITY_MH and mid[1] == len(mid) - 2 - R.SEQNO_LEN:
+            return mid[2:]
+        return mid
+
     # --- message pipeline hooks ----------------------------------------------------------
     def _on_duplicate(self, peer, mid, topic, now_ms):
         if self.score is not None:
@@ -282,15 +306,22 @@ class GossipSub(Router):
         if not mesh:
             return
         f = None
+        fk = None  # the frame for peers using key+seqno ids
         for p in mesh:
             if p == peer.id:
                 continue
             q = self.peers[p]
             if not R.supports_idontwant(q.proto):
                 continue
-            if f is None:
-                f = R.frame(R.encode_rpc({"control": {"idontwant": [{"messageIDs": [mid]}]}}))
-            self._enqueue(q, f, True)
+            if q.key_ids:
+                if fk is None:
+                    fk = R.frame(R.encode_rpc({"control": {"idontwant": [{"messageIDs": [self._out_id(q, mid)]}]}}))
+                self._enqueue(q, fk, True)
+            else:
+                if f is None:
+                    f = R.frame(R.encode_rpc({"control": {"idontwant": [{"messageIDs": [mid]}]}}))
+                self._enqueue(q, f, True)
+            q.idontwant_sent += 1
             self._count("idontwant_sent")
 
     def _on_validating(self, peer, mid, topic, now_ms):
@@ -321,10 +352,14 @@ class GossipSub(Router):
                 if p == src:
                     continue
                 q = peers[p]
-                if q.bytes == origin or mid in q.dont_send:
+                if q.bytes == origin:
+                    continue
+                if mid in q.dont_send:
+                    q.suppressed += 1
                     continue
                 if f is None:
                     f = R.message_frame(enc)
+                q.msgs_sent += 1
                 self._enqueue(q, f)
         members = self.topics.get(topic)
         if members:
@@ -334,6 +369,7 @@ class GossipSub(Router):
                 if q.proto == R.FLOODSUB and p != src and q.bytes != origin and self.peer_score(p) >= pt:
                     if f is None:
                         f = R.message_frame(enc)
+                    q.msgs_sent += 1
                     self._enqueue(q, f)
 
     def _publish_out(self, enc, mid, topic):
@@ -349,16 +385,22 @@ class GossipSub(Router):
         if self.config.flood_publish:
             for p in members:
                 if sc(p) >= pt:
-                    self._enqueue(peers[p], f)
+                    q = peers[p]
+                    q.msgs_sent += 1
+                    self._enqueue(q, f)
             return
         targets = self.mesh.get(topic)
         if targets is None:
             targets = self._fanout_for_publish(topic)
         for p in targets:
-            self._enqueue(peers[p], f)
+            q = peers[p]
+            q.msgs_sent += 1
+            self._enqueue(q, f)
         for p in members:
-            if peers[p].proto == R.FLOODSUB and sc(p) >= pt:
-                self._enqueue(peers[p], f)
+            q = peers[p]
+            if q.proto == R.FLOODSUB and p not in targets and sc(p) >= pt:
+                q.msgs_sent += 1
+                self._enqueue(q, f)
 
     def _fanout_for_publish(self, topic):
         fo = self.fanout.get(topic)
@@ -421,10 +463,13 @@ class GossipSub(Router):
                 i += 1
                 if i > c.max_ihave_length:
                     break
-                if len(mid) > R.MAX_MSG_ID_LEN or mid in seen or mid in wanted:
+                if len(mid) > R.MAX_MSG_ID_LEN:
                     continue
-                wanted.add(mid)
-                want.append(mid)
+                cid = self._in_id(peer, mid)
+                if cid in seen or cid in wanted:
+                    continue
+                wanted.add(cid)
+                want.append(mid)  # asked for in the peer's own form
         if not want:
             return None
         budget = c.max_ihave_length - peer.iasked
@@ -434,7 +479,7 @@ class GossipSub(Router):
         peer.iasked += len(want)
         if self.score is not None and len(self.promises) < MAX_PROMISES:
             # Like go, follow up on one random id per IWANT: enough to catch liars cheaply.
-            mid = want[0] if len(want) == 1 else want[_rand(len(want))]
+            mid = self._in_id(peer, want[0] if len(want) == 1 else want[_rand(len(want))])
             d = self.promises.get(mid)
             if d is None:
                 d = {}
@@ -455,6 +500,7 @@ class GossipSub(Router):
                 if peer.iwant_served >= c.max_iwant_served:
                     self._count("iwant_over_cap")
                     return
+                mid = self._in_id(peer, mid)
                 if mid in peer.dont_send:
                     continue
                 e = self.mcache.get_for_peer(mid, peer.id)
@@ -464,6 +510,7 @@ class GossipSub(Router):
                     self._count("iwant_retransmission_cap")
                     continue
                 peer.iwant_served += 1
+                peer.msgs_sent += 1
                 self._enqueue(peer, R.message_frame(e[1]))
 
     def _handle_graft(self, peer, grafts, now_ms):
@@ -564,6 +611,8 @@ class GossipSub(Router):
                 if n >= c.max_idontwant_length:
                     return
                 n += 1
+                peer.idontwant_recv += 1
+                mid = self._in_id(peer, mid)
                 if mid not in ds and len(ds) >= c.max_dont_send:
                     self._count("idontwant_over_cap")
                     continue
@@ -769,6 +818,9 @@ class GossipSub(Router):
                 ids = list(mids)
                 shuffle(ids)
                 del ids[cap:]
+            peer = peers[p]
+            if peer.key_ids:
+                ids = [self._out_id(peer, m) for m in ids]
             q = self.gossip_q.get(p)
             if q is None:
                 q = []

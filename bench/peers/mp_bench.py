@@ -1,0 +1,185 @@
+# microp2p bench peer, one file for CPython and the MicroPython unix port (the other bench peers,
+# js_bench.mjs and py_bench.py, take the same arguments and print the same JSON):
+#
+#   mp_bench.py serve [LISTEN_MA]          listen (echo + sink served), print {"event":"listening",...},
+#                                          run until killed (SIGTERM) or stdin EOF (CPython only)
+#   mp_bench.py conns ADDR N               N sequential connections: dial (mss + Noise + yamux),
+#                                          wait until our identify of the server is done, close
+#                                          and wait until the socket is closed; prints one JSON line
+#   mp_bench.py push ADDR MIB              one stream of /microp2p/bench/sink/1.0.0: write MIB MiB,
+#                                          close, wait for the byte count; prints MB/s
+#
+# On CPython the native crypto backend is used (import microp2p_host); MicroPython uses the pure +
+# viper backend. The MicroPython client also reports heap figures (gc.mem_alloc).
+import sys
+import json
+import gc
+
+try:
+    import microp2p_host  # noqa: F401  CPython: native crypto
+except ImportError:
+    pass
+
+from microp2p.compat import asyncio, ticks_us, ticks_diff, MICROPYTHON
+from microp2p import node as nodemod
+from microp2p.keys import Ed25519PrivateKey
+
+SINK = "/microp2p/bench/sink/1.0.0"
+CHUNK = 65536            # bytes per write when pushing
+READ_MAX = 65536
+IDENTIFY_WAIT_S = 10     # a bench connection that is not identified by then counts as failed
+CLOSE_WAIT_S = 5
+
+
+def out(obj):
+    print(json.dumps(obj))
+    try:
+        sys.stdout.flush()
+    except AttributeError:
+        pass
+
+
+async def handle_sink(st):
+    # Count everything until EOF, then answer with the count (decimal ASCII) and close.
+    n = 0
+    while True:
+        b = await st.read()
+        if not b:
+            break
+        n += len(b)
+    await st.write(str(n).encode())
+    await st.close()
+
+
+def make_node(on_event=None):
+    cfg = nodemod.Config()
+    if MICROPYTHON:
+        # a device-sized read buffer keeps the heap small; the rest stays gateway-sized
+        cfg.read_size = 4096
+    n = nodemod.Node(Ed25519PrivateKey.generate(), cfg, on_event=on_event)
+    n.handle(SINK, handle_sink)
+    return n
+
+
+async def serve(listen):
+    node = make_node()
+    bound = await node.listen(listen)
+    out({"event": "listening", "addr": "%s/p2p/%s" % (bound, node.peer_id), "peer": str(node.peer_id)})
+    if MICROPYTHON:
+        while True:
+            await asyncio.sleep(3600)
+    # stdin EOF ends the server (the bench driver closes our stdin); SIGTERM works too
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(None, sys.stdin.read)
+    await node.stop()
+
+
+def percentile(sorted_vals, p):
+    if not sorted_vals:
+        return None
+    k = int(round((len(sorted_vals) - 1) * p / 100.0))
+    return sorted_vals[k]
+
+
+async def conns(addr, count):
+    identified = asyncio.Event()
+    closed = asyncio.Event()
+    peak = [0]
+
+    def on_event(name, fields):
+        if name == "identify":
+            identified.set()
+        elif name == "connection:close":
+            closed.set()
+        if MICROPYTHON:
+            a = gc.mem_alloc()
+            if a > peak[0]:
+                peak[0] = a
+
+    node = make_node(on_event)
+    gc.collect()
+    base_alloc = gc.mem_alloc() if MICROPYTHON else None
+    live_alloc = 0
+    lat = []
+    fails = []
+    t_start = ticks_us()
+    for i in range(count):
+        identified.clear()
+        closed.clear()
+        t0 = ticks_us()
+        conn = None
+        try:
+            conn = await node.dial(addr)
+            await asyncio.wait_for(identified.wait(), IDENTIFY_WAIT_S)
+            lat.append(ticks_diff(ticks_us(), t0) / 1000.0)
+            if MICROPYTHON:
+                a = gc.mem_alloc()
+                if a > peak[0]:
+                    peak[0] = a
+                if i == 0:
+                    # live heap of one open, identified connection (garbage collected away)
+                    gc.collect()
+                    live_alloc = gc.mem_alloc()
+        except Exception as e:
+            fails.append("%s: %s" % (type(e).__name__, e))
+        if conn is not None:
+            conn.close()
+            if conn in node.connections:
+                try:
+                    await asyncio.wait_for(closed.wait(), CLOSE_WAIT_S)
+                except asyncio.TimeoutError:
+                    fails.append("close timed out")
+    total_s = ticks_diff(ticks_us(), t_start) / 1e6
+    lat.sort()
+    res = {"impl": "microp2p-" + ("micropython" if MICROPYTHON else "cpython"), "n": count,
+           "ok": len(lat), "fail": len(fails), "errors": fails[:3], "total_s": total_s,
+           "conns_per_s": len(lat) / total_s if total_s else 0.0,
+           "p50_ms": percentile(lat, 50), "p99_ms": percentile(lat, 99),
+           "mean_ms": (sum(lat) / len(lat)) if lat else None}
+    if MICROPYTHON:
+        gc.collect()
+        res["heap"] = {"base": base_alloc, "live_conn": live_alloc, "peak_sampled": peak[0],
+                       "total": gc.mem_alloc() + gc.mem_free()}
+    out(res)
+    await node.stop()
+
+
+async def push(addr, mib):
+    node = make_node()
+    conn = await node.dial(addr)
+    size = mib * 1024 * 1024
+    buf = bytes(CHUNK)
+    t0 = ticks_us()
+    st = await node.new_stream(conn, [SINK])
+    sent = 0
+    while sent < size:
+        n = min(CHUNK, size - sent)
+        await st.write(buf if n == CHUNK else buf[:n])
+        sent += n
+    await st.close()
+    reply = await st.read_all(64)
+    dt = ticks_diff(ticks_us(), t0) / 1e6
+    got = int(reply.decode()) if reply else -1
+    out({"impl": "microp2p-" + ("micropython" if MICROPYTHON else "cpython"), "bytes": size,
+         "acked": got, "ok": got == size, "s": dt, "MBps": size / dt / 1e6})
+    conn.close()
+    await node.stop()
+
+
+def main(argv):
+    if len(argv) < 2:
+        raise SystemExit("usage: mp_bench.py serve [MA] | conns ADDR N | push ADDR MIB")
+    mode = argv[1]
+    if mode == "serve":
+        coro = serve(argv[2] if len(argv) > 2 else "/ip4/127.0.0.1/tcp/0")
+    elif mode == "conns":
+        coro = conns(argv[2], int(argv[3]))
+    elif mode == "push":
+        coro = push(argv[2], int(argv[3]))
+    else:
+        raise SystemExit("unknown mode " + mode)
+    asyncio.run(coro)
+
+
+if __name__ == "__main__":
+    main(sys.argv)
