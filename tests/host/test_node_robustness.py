@@ -165,3 +165,52 @@ def test_wrong_peer_id_is_refused_by_the_dialer():
         await client.stop()
         await server.stop()
     run(go())
+
+
+def test_receiver_stops_reading_at_its_buffer_cap_and_loses_nothing():
+    async def go():
+        cfg = nodemod.Config()
+        cfg.unconsumed_cap = 64 * 1024
+        cfg.read_size = 4096
+        server = nodemod.Node(Ed25519PrivateKey.from_seed(b"\x0a" * 32), cfg)
+        release = asyncio.Event()
+        got = bytearray()
+        done = asyncio.Event()
+
+        async def slow_sink(st):
+            await release.wait()
+            while True:
+                b = await st.read()
+                if not b:
+                    break
+                got.extend(b)
+            done.set()
+
+        server.handle("/test/sink/1.0.0", slow_sink)
+        addr = await server.listen("/ip4/127.0.0.1/tcp/0")
+        client = nodemod.Node(Ed25519PrivateKey.generate())
+        conn = await client.dial("%s/p2p/%s" % (addr, server.peer_id))
+        payload = os.urandom(2 * 1024 * 1024)
+        peak = 0
+
+        async def writer():
+            st = await client.new_stream(conn, ["/test/sink/1.0.0"])
+            await st.write(payload)
+            await st.close()
+
+        wt = asyncio.create_task(writer())
+        for _ in range(40):
+            await asyncio.sleep(0.025)
+            for c in server.connections:
+                peak = max(peak, c.session.unconsumed_total())
+        # The server stops reading once its streams hold more than the cap; the overshoot is at
+        # most the one Noise frame being completed (its size is the sender's choice, <= 64 KiB).
+        # The rest of the 2 MiB waited in TCP, not in our memory.
+        assert 0 < peak <= cfg.unconsumed_cap + noise.MAX_PLAINTEXT, peak
+        release.set()
+        await asyncio.wait_for(done.wait(), 30)
+        await wt
+        assert bytes(got) == payload
+        await client.stop()
+        await server.stop()
+    run(go())

@@ -83,8 +83,10 @@ def test_prefix_always_and_complete_after_faults(seed, rate, kinds, schedule, ch
             assert u["ooo"] <= link.window
 
     done = lambda: len(p.rx_b) == size_a and len(p.rx_a) == size_b
-    # worst case: everything still to go after faults end, one tiny frame per two steps
-    budget = faults_end - p.now + 60000 + (size_a + size_b) * (3 * step_ms + 20) // min(mtu, 16)
+    # worst case: everything still to go after faults end, one tiny frame per two steps, and
+    # the feeder offering only send_piece bytes per step
+    budget = faults_end - p.now + 60000 + (size_a + size_b) * (3 * step_ms + 20) // min(mtu, 16) \
+        + ((size_a + size_b) // send_piece + 1) * step_ms
     t = p.run_until(done, budget, ms=step_ms, each=each)
     assert t >= 0, (len(p.rx_b), size_a, len(p.rx_a), size_b, p.a.stats, p.b.stats)
     assert bytes(p.rx_b) == src_a and bytes(p.rx_a) == src_b

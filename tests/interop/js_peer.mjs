@@ -204,15 +204,25 @@ if (typeof pubsub.sendRpc === 'function') {
   const sendRpc = pubsub.sendRpc.bind(pubsub)
   pubsub.sendRpc = (id, rpc) => {
     const ok = sendRpc(id, rpc)
-    if (ok) {
-      const w = peerWire(id)
-      const n = rpc.messages?.length ?? 0
-      let d = 0
-      for (const x of rpc.control?.idontwant ?? []) d += x.messageIDs?.length ?? 0
-      w.msgsSent += n; wire.msgsSent += n
-      w.idontwantSent += d; wire.idontwantSent += d
-    }
+    if (ok) countSent(id, rpc)
     return ok
+  }
+}
+function countSent (id, rpc) {
+  const w = peerWire(id)
+  const n = rpc.messages?.length ?? 0
+  let d = 0
+  for (const x of rpc.control?.idontwant ?? []) d += x.messageIDs?.length ?? 0
+  w.msgsSent += n; wire.msgsSent += n
+  w.idontwantSent += d; wire.idontwantSent += d
+}
+if (typeof pubsub.sendRpcInBatch === 'function') {
+  // IDONTWANT (and forwarded messages) go out here, encoded once for many peers.
+  const sendRpcInBatch = pubsub.sendRpcInBatch.bind(pubsub)
+  pubsub.sendRpcInBatch = (tosend, rpc) => {
+    const r = sendRpcInBatch(tosend, rpc)
+    for (const id of tosend) countSent(id, rpc) // peers it could not reach were removed
+    return r
   }
 }
 if (typeof pubsub.handleIdontwant === 'function') {

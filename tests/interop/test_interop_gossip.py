@@ -274,28 +274,32 @@ def test_mixed_mesh_of_six_exactly_once():
 
 
 IDW_SMALL = 400          # under both thresholds (js 512, ours 1024): no IDONTWANT
-IDW_LARGE = 64 * 1024    # well over: IDONTWANT, and long enough on the wire to arrive in time
+IDW_LARGE = 256 * 1024   # well over: IDONTWANT, and long enough on the wire to arrive in time
 IDW_SMALL_N = 5
 IDW_LARGE_N = 20
 IDW_INTERVAL_MS = 150
 
 
 def _idontwant_run(our_protocols):
-    """P (js) publishes to a full mesh of P, M (microp2p) and three js peers. Returns M's
-    counters after small and after large messages, and js's per-peer counters about M."""
+    """P (js) publishes; three js peers X1..X3 hear it first-hand (js is fully meshed) and pass it
+    on to M (microp2p, meshed with the Xs only). Each X tells M IDONTWANT as soon as it has the
+    message, which reaches M while another X's copy is still arriving: M then skips forwarding
+    to that X. Returns M's counters after small and after large messages, and the Xs' counters
+    about M."""
     args = ["--sub", TOPIC] + (["--gossip-protocols", our_protocols] if our_protocols else [])
     with Group([("microp2p", args)] + [("js", ["--sub", TOPIC])] * 4) as peers:
         m, p = peers[0], peers[1]
         js = peers[1:]
-        for x in js:
+        xs = peers[2:]
+        for x in xs:
             connect(m, x)
         for i in range(len(js)):
             for j in range(i + 1, len(js)):
                 connect(js[i], js[j])
-        wait_mesh(m, TOPIC, [x.peer_id for x in js])
-        for x in js:
+        wait_mesh(m, TOPIC, [x.peer_id for x in xs])
+        for x in xs:
             wait_mesh(x, TOPIC, [y.peer_id for y in peers if y is not x])
-        receivers = [m] + js[1:]
+        receivers = [m] + xs
         # small messages first
         for r in receivers:
             bench_recv(r, TOPIC, IDW_SMALL_N, 20000)
@@ -316,7 +320,7 @@ def _idontwant_run(our_protocols):
         time.sleep(1.0)  # late copies still on the wire
         large = stats(m)
         about_m = []
-        for x in js:
+        for x in xs:
             x.send({"cmd": "stats"})
             about_m.append(x.wait_for("stats", timeout=15)["wire"]["peers"].get(m.peer_id, {}))
         return small, large, about_m
