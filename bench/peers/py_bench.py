@@ -40,15 +40,19 @@ def percentile(vals, p):
     return vals[int(round((len(vals) - 1) * p / 100.0))]
 
 
-def make_host(listen):
+def make_host(listen, client):
     import multiaddr
     from libp2p import new_host
     from libp2p.network.config import ConnectionConfig
     from libp2p.crypto.ed25519 import create_new_key_pair
 
     addrs = [multiaddr.Multiaddr(listen)] if listen else None
-    kw = {"key_pair": create_new_key_pair(os.urandom(32)),
-          "connection_config": ConnectionConfig(max_connections_per_peer=1)}
+    kw = {"key_pair": create_new_key_pair(os.urandom(32))}
+    if client:
+        # Only the dialer: a py listener with a limit of 1 closes a quick reconnect of the same
+        # peer (GoAway right after the handshake) while the previous connection is still being
+        # torn down on its side.
+        kw["connection_config"] = ConnectionConfig(max_connections_per_peer=1)
     if addrs:
         kw["listen_addrs"] = addrs
     return new_host(**kw), addrs
@@ -96,7 +100,7 @@ async def serve(listen):
     import trio
 
     identify_hook()
-    host, addrs = make_host(listen)
+    host, addrs = make_host(listen, False)
 
     async def sink(stream):
         n = [0]
@@ -151,7 +155,7 @@ async def conns(addr, count):
     from libp2p.peer.peerinfo import info_from_p2p_addr
 
     arm = identify_hook()
-    host, _ = make_host(None)
+    host, _ = make_host(None, True)
     info = info_from_p2p_addr(multiaddr.Multiaddr(addr))
     lat = []
     errors = []
@@ -189,7 +193,7 @@ async def push(addr, mib):
     import multiaddr
     from libp2p.peer.peerinfo import info_from_p2p_addr
 
-    host, _ = make_host(None)
+    host, _ = make_host(None, True)
     info = info_from_p2p_addr(multiaddr.Multiaddr(addr))
     size = mib * 1024 * 1024
     buf = bytes(CHUNK)

@@ -200,6 +200,7 @@ class Connection:
         self.streams = {}
         self.closed = False
         self.identified = None
+        self.ping_streams = 0  # inbound ping streams open now (capped per the ping spec)
         self._out = []
         self._out_bytes = 0
         self._out_event = asyncio.Event()
@@ -765,16 +766,25 @@ class Node:
 
     # ---- ping / echo -------------------------------------------------------------------------
     async def _handle_ping(self, st):
-        responder = ping.PingResponder()
-        while True:
-            data = await st.read()
-            if not data:
-                break
-            responder.receive(data)
-            out = responder.data_to_send()
-            if out:
-                await st.write(out)
-        await st.close()
+        conn = st.conn
+        if conn.ping_streams >= ping.MAX_PING_STREAMS_PER_PEER:
+            # the spec lets a listener refuse more than this many concurrent ping streams
+            st.reset()
+            return
+        conn.ping_streams += 1
+        try:
+            responder = ping.PingResponder()
+            while True:
+                data = await st.read()
+                if not data:
+                    break
+                responder.receive(data)
+                out = responder.data_to_send()
+                if out:
+                    await st.write(out)
+            await st.close()
+        finally:
+            conn.ping_streams -= 1
 
     async def ping(self, peer, count=1, on_rtt=None):
         """RTTs in ms (float) for count pings over one stream."""

@@ -214,3 +214,24 @@ def test_receiver_stops_reading_at_its_buffer_cap_and_loses_nothing():
         await client.stop()
         await server.stop()
     run(go())
+
+
+def test_third_concurrent_ping_stream_is_refused():
+    async def go():
+        server, client, conn, addr = await start_pair()
+        streams = [await client.new_stream(conn, [nodemod.PING]) for _ in range(3)]
+        answers = []
+        for st in streams:
+            try:
+                await st.write(os.urandom(32))
+                answers.append(len(await asyncio.wait_for(st.readexactly(32), 5)))
+            except (nodemod.StreamReset, EOFError):
+                answers.append("reset")
+        assert answers == [32, 32, "reset"], answers
+        # closing one frees a slot
+        await streams[0].close()
+        await asyncio.sleep(0.1)
+        assert len(await client.ping(conn, 1)) == 1
+        await client.stop()
+        await server.stop()
+    run(go())
