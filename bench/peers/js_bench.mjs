@@ -3,7 +3,7 @@
 //
 //   node js_bench.mjs serve [LISTEN_MA]     listen (echo + sink served), print {"event":"listening",...},
 //                                           run until stdin EOF or SIGTERM
-//   node js_bench.mjs conns ADDR N          N sequential connections: dial (mss + Noise + yamux),
+//   node js_bench.mjs conns ADDR N [WARMUP] N sequential connections: dial (mss + Noise + yamux),
 //                                           wait for our identify of the server, close; one JSON line
 //   node js_bench.mjs push ADDR MIB         one /microp2p/bench/sink/1.0.0 stream: write MIB MiB,
 //                                           close, wait for the byte count; prints MB/s
@@ -104,38 +104,47 @@ async function serve (listen) {
   process.on('SIGTERM', stop)
 }
 
-async function conns (addr, count) {
+async function conns (addr, count, warmup) {
   const node = await makeNode(null)
   await node.start()
   const ma = multiaddr(addr)
   let waiter = null
   node.addEventListener('peer:identify', () => { if (waiter) waiter() })
   const lat = []
+  const dialLat = []
   const errors = []
-  const cpu0 = cpuSeconds()
-  const t0 = performance.now()
-  for (let i = 0; i < count; i++) {
+  async function one (record) {
     const identified = new Promise((resolve, reject) => {
       waiter = resolve
       setTimeout(() => reject(new Error('identify timed out')), IDENTIFY_WAIT_MS).unref()
     })
+    identified.catch(() => {})
     const t = performance.now()
     let conn = null
     try {
       conn = await node.dial(ma, { signal: AbortSignal.timeout(IDENTIFY_WAIT_MS) })
+      const tDial = performance.now() - t
       await identified
-      lat.push(performance.now() - t)
+      if (record) {
+        lat.push(performance.now() - t)
+        dialLat.push(tDial)
+      }
     } catch (e) {
-      errors.push(errText(e))
+      if (record) errors.push(errText(e))
     }
     waiter = null
     if (conn != null) {
-      try { await conn.close() } catch (e) { errors.push('close: ' + errText(e)) }
+      try { await conn.close() } catch (e) { if (record) errors.push('close: ' + errText(e)) }
     }
   }
+  for (let i = 0; i < warmup; i++) await one(false)
+  const cpu0 = cpuSeconds()
+  const t0 = performance.now()
+  for (let i = 0; i < count; i++) await one(true)
   const totalS = (performance.now() - t0) / 1000
   const cpuS = cpuSeconds() - cpu0
   lat.sort((a, b) => a - b)
+  dialLat.sort((a, b) => a - b)
   out({
     impl: 'js',
     n: count,
@@ -147,7 +156,8 @@ async function conns (addr, count) {
     conns_per_s: lat.length / totalS,
     p50_ms: percentile(lat, 50),
     p99_ms: percentile(lat, 99),
-    mean_ms: lat.length ? lat.reduce((a, b) => a + b, 0) / lat.length : null
+    mean_ms: lat.length ? lat.reduce((a, b) => a + b, 0) / lat.length : null,
+    dial_p50_ms: percentile(dialLat, 50)
   })
   await node.stop()
 }
@@ -176,9 +186,9 @@ async function push (addr, mib) {
   await node.stop()
 }
 
-const [mode, a1, a2] = process.argv.slice(2)
+const [mode, a1, a2, a3] = process.argv.slice(2)
 if (mode === 'serve') await serve(a1 ?? '/ip4/127.0.0.1/tcp/0')
-else if (mode === 'conns') { await conns(a1, Number(a2)); process.exit(0) } else if (mode === 'push') { await push(a1, Number(a2)); process.exit(0) } else {
+else if (mode === 'conns') { await conns(a1, Number(a2), Number(a3 ?? 0)); process.exit(0) } else if (mode === 'push') { await push(a1, Number(a2)); process.exit(0) } else {
   process.stderr.write('usage: js_bench.mjs serve [MA] | conns ADDR N | push ADDR MIB\n')
   process.exit(2)
 }

@@ -3,7 +3,7 @@
 #
 #   mp_bench.py serve [LISTEN_MA]          listen (echo + sink served), print {"event":"listening",...},
 #                                          run until killed (SIGTERM) or stdin EOF (CPython only)
-#   mp_bench.py conns ADDR N               N sequential connections: dial (mss + Noise + yamux),
+#   mp_bench.py conns ADDR N [WARMUP]      N sequential connections: dial (mss + Noise + yamux),
 #                                          wait until our identify of the server is done, close
 #                                          and wait until the socket is closed; prints one JSON line
 #   mp_bench.py push ADDR MIB              one stream of /microp2p/bench/sink/1.0.0: write MIB MiB,
@@ -75,6 +75,16 @@ async def serve(listen):
     await node.stop()
 
 
+def _cpu_s():
+    """This process's CPU seconds (user + system) from /proc: works on both runtimes."""
+    try:
+        with open("/proc/self/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / 100.0  # utime, stime in clock ticks (USER_HZ)
+    except Exception:
+        return None
+
+
 def percentile(sorted_vals, p):
     if not sorted_vals:
         return None
@@ -82,10 +92,15 @@ def percentile(sorted_vals, p):
     return sorted_vals[k]
 
 
-async def conns(addr, count):
+async def conns(addr, count, warmup=0):
     identified = asyncio.Event()
     closed = asyncio.Event()
     peak = [0]
+
+    def sample_heap():
+        a = gc.mem_alloc()
+        if a > peak[0]:
+            peak[0] = a
 
     def on_event(name, fields):
         if name == "identify":
@@ -94,57 +109,73 @@ async def conns(addr, count):
             closed.set()
             identified.set()  # a connection the server closed early must not wait for a timeout
         if MICROPYTHON:
-            a = gc.mem_alloc()
-            if a > peak[0]:
-                peak[0] = a
+            sample_heap()
 
     node = make_node(on_event)
     addr = Multiaddr.from_string(addr)  # parsed once, like the other bench peers do
-    gc.collect()
-    base_alloc = gc.mem_alloc() if MICROPYTHON else None
-    live_alloc = 0
     lat = []
+    dial_lat = []
     fails = []
-    t_start = ticks_us()
-    for i in range(count):
+    heap = {}
+
+    async def one(record):
         identified.clear()
         closed.clear()
         t0 = ticks_us()
         conn = None
         try:
             conn = await node.dial(addr)
+            t_dial = ticks_diff(ticks_us(), t0) / 1000.0
             await asyncio.wait_for(identified.wait(), IDENTIFY_WAIT_S)
             if conn.identified is None:
                 raise OSError("connection closed before identify completed")
-            lat.append(ticks_diff(ticks_us(), t0) / 1000.0)
-            if MICROPYTHON:
-                a = gc.mem_alloc()
-                if a > peak[0]:
-                    peak[0] = a
-                if i == 0:
-                    # live heap of one open, identified connection (garbage collected away)
-                    gc.collect()
-                    live_alloc = gc.mem_alloc()
+            if record:
+                lat.append(ticks_diff(ticks_us(), t0) / 1000.0)
+                dial_lat.append(t_dial)
+                if MICROPYTHON:
+                    sample_heap()
+                    if "live_conn" not in heap:
+                        # live heap with one open, identified connection (garbage collected away)
+                        gc.collect()
+                        heap["live_conn"] = gc.mem_alloc()
         except Exception as e:
-            fails.append("%s: %s" % (type(e).__name__, e))
+            if record:
+                fails.append("%s: %s" % (type(e).__name__, e))
         if conn is not None:
             conn.close()
             if conn in node.connections:
                 try:
                     await asyncio.wait_for(closed.wait(), CLOSE_WAIT_S)
                 except asyncio.TimeoutError:
-                    fails.append("close timed out")
+                    if record:
+                        fails.append("close timed out")
+
+    for _ in range(warmup):
+        await one(False)
+    gc.collect()
+    if MICROPYTHON:
+        heap["base"] = gc.mem_alloc()
+        peak[0] = 0
+    cpu0 = _cpu_s()
+    t_start = ticks_us()
+    for _ in range(count):
+        await one(True)
     total_s = ticks_diff(ticks_us(), t_start) / 1e6
+    cpu = _cpu_s()
     lat.sort()
+    dial_lat.sort()
     res = {"impl": "microp2p-" + ("micropython" if MICROPYTHON else "cpython"), "n": count,
            "ok": len(lat), "fail": len(fails), "errors": fails[:3], "total_s": total_s,
            "conns_per_s": len(lat) / total_s if total_s else 0.0,
            "p50_ms": percentile(lat, 50), "p99_ms": percentile(lat, 99),
-           "mean_ms": (sum(lat) / len(lat)) if lat else None}
+           "mean_ms": (sum(lat) / len(lat)) if lat else None,
+           "dial_p50_ms": percentile(dial_lat, 50),
+           "cpu_s": (cpu - cpu0) if cpu is not None and cpu0 is not None else None}
     if MICROPYTHON:
         gc.collect()
-        res["heap"] = {"base": base_alloc, "live_conn": live_alloc, "peak_sampled": peak[0],
-                       "total": gc.mem_alloc() + gc.mem_free()}
+        heap["peak_sampled"] = peak[0]
+        heap["total"] = gc.mem_alloc() + gc.mem_free()
+        res["heap"] = heap
     out(res)
     await node.stop()
 
@@ -173,12 +204,12 @@ async def push(addr, mib):
 
 def main(argv):
     if len(argv) < 2:
-        raise SystemExit("usage: mp_bench.py serve [MA] | conns ADDR N | push ADDR MIB")
+        raise SystemExit("usage: mp_bench.py serve [MA] | conns ADDR N [WARMUP] | push ADDR MIB")
     mode = argv[1]
     if mode == "serve":
         coro = serve(argv[2] if len(argv) > 2 else "/ip4/127.0.0.1/tcp/0")
     elif mode == "conns":
-        coro = conns(argv[2], int(argv[3]))
+        coro = conns(argv[2], int(argv[3]), int(argv[4]) if len(argv) > 4 else 0)
     elif mode == "push":
         coro = push(argv[2], int(argv[3]))
     else:

@@ -3,14 +3,15 @@ JSON output as mp_bench.py and js_bench.mjs:
 
     py_bench.py serve [LISTEN_MA]     listen (echo + sink served), print {"event":"listening",...},
                                       run until stdin EOF or SIGTERM
-    py_bench.py conns ADDR N          N sequential connections: connect (mss + Noise + yamux), wait
+    py_bench.py conns ADDR N [WARMUP] N sequential connections: connect (mss + Noise + yamux), wait
                                       for our identify of the server, disconnect; one JSON line
     py_bench.py push ADDR MIB         one /microp2p/bench/sink/1.0.0 stream: write MIB MiB, close,
                                       wait for the byte count; prints MB/s
 
 Two py-libp2p behaviours are adjusted so the figures measure the connection itself:
-* max_connections_per_peer=1: with the default (3) every connect() waits out the 250 ms
-  happy-eyeballs head start even with a single address;
+* client max_connections_per_peer=1: with the default (3) every connect() waits out the 250 ms
+  happy-eyeballs head start even with a single address; server max_connections_per_peer=64 (see
+  make_host);
 * identify runs on every connection (py caches a peer's protocols and skips identify on
   reconnects; the other peers identify each connection).
 disconnect() still sleeps 2 x 100 ms inside py-libp2p; that is part of its figures.
@@ -27,6 +28,7 @@ CHUNK = 65536
 READ_MAX = 65536
 IDENTIFY_WAIT_S = 10.0
 CONNECT_TIMEOUT_S = 10.0
+SERVER_CONNS_PER_PEER = 64
 
 
 def out(obj):
@@ -47,12 +49,12 @@ def make_host(listen, client):
     from libp2p.crypto.ed25519 import create_new_key_pair
 
     addrs = [multiaddr.Multiaddr(listen)] if listen else None
-    kw = {"key_pair": create_new_key_pair(os.urandom(32))}
-    if client:
-        # Only the dialer: a py listener with a limit of 1 closes a quick reconnect of the same
-        # peer (GoAway right after the handshake) while the previous connection is still being
-        # torn down on its side.
-        kw["connection_config"] = ConnectionConfig(max_connections_per_peer=1)
+    # The listener gets a high per-peer limit: py tears a closed connection down for ~200 ms, and
+    # with the default limit (3) it answers a client that reconnects faster with GoAway right
+    # after the handshake (its trim of "excess" connections to that peer).
+    per_peer = 1 if client else SERVER_CONNS_PER_PEER
+    kw = {"key_pair": create_new_key_pair(os.urandom(32)),
+          "connection_config": ConnectionConfig(max_connections_per_peer=per_peer)}
     if addrs:
         kw["listen_addrs"] = addrs
     return new_host(**kw), addrs
@@ -149,7 +151,7 @@ async def serve(listen):
         await done.wait()
 
 
-async def conns(addr, count):
+async def conns(addr, count, warmup=0):
     import trio
     import multiaddr
     from libp2p.peer.peerinfo import info_from_p2p_addr
@@ -158,35 +160,49 @@ async def conns(addr, count):
     host, _ = make_host(None, True)
     info = info_from_p2p_addr(multiaddr.Multiaddr(addr))
     lat = []
+    dial_lat = []
     errors = []
+
+    async def one(record):
+        ev = arm()
+        t0 = time.perf_counter()
+        connected = False
+        try:
+            with trio.fail_after(CONNECT_TIMEOUT_S):
+                await host.connect(info)
+            connected = True
+            t_dial = (time.perf_counter() - t0) * 1000
+            with trio.fail_after(IDENTIFY_WAIT_S):
+                await ev.wait()
+            if record:
+                lat.append((time.perf_counter() - t0) * 1000)
+                dial_lat.append(t_dial)
+        except Exception as e:
+            if record:
+                errors.append("%s: %s" % (type(e).__name__, e))
+        if connected:
+            try:
+                await host.disconnect(info.peer_id)
+            except Exception as e:
+                if record:
+                    errors.append("disconnect %s: %s" % (type(e).__name__, e))
+
     async with host.run(listen_addrs=[]):
+        for _ in range(warmup):
+            await one(False)
         cpu0 = time.process_time()
         t_start = time.perf_counter()
         for _ in range(count):
-            ev = arm()
-            t0 = time.perf_counter()
-            connected = False
-            try:
-                with trio.fail_after(CONNECT_TIMEOUT_S):
-                    await host.connect(info)
-                connected = True
-                with trio.fail_after(IDENTIFY_WAIT_S):
-                    await ev.wait()
-                lat.append((time.perf_counter() - t0) * 1000)
-            except Exception as e:
-                errors.append("%s: %s" % (type(e).__name__, e))
-            if connected:
-                try:
-                    await host.disconnect(info.peer_id)
-                except Exception as e:
-                    errors.append("disconnect %s: %s" % (type(e).__name__, e))
+            await one(True)
         total = time.perf_counter() - t_start
         cpu = time.process_time() - cpu0
     lat.sort()
+    dial_lat.sort()
     out({"impl": "py", "n": count, "ok": len(lat), "fail": count - len(lat), "errors": errors[:3],
          "total_s": total, "cpu_s": cpu, "conns_per_s": len(lat) / total,
          "p50_ms": percentile(lat, 50), "p99_ms": percentile(lat, 99),
-         "mean_ms": sum(lat) / len(lat) if lat else None})
+         "mean_ms": sum(lat) / len(lat) if lat else None,
+         "dial_p50_ms": percentile(dial_lat, 50)})
 
 
 async def push(addr, mib):
@@ -227,7 +243,7 @@ def main(argv):
     if mode == "serve":
         trio.run(serve, argv[2] if len(argv) > 2 else "/ip4/127.0.0.1/tcp/0")
     elif mode == "conns":
-        trio.run(conns, argv[2], int(argv[3]))
+        trio.run(conns, argv[2], int(argv[3]), int(argv[4]) if len(argv) > 4 else 0)
     elif mode == "push":
         trio.run(push, argv[2], int(argv[3]))
     else:

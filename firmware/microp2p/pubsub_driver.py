@@ -171,6 +171,9 @@ class PubSub:
                 self._handle(self.router.tick(now_ms()))
             except ProtocolError as e:
                 self.node._log("pubsub tick: %s" % e)
+            except Exception as e:
+                # A bug in one heartbeat must not stop the next ones (the mesh would freeze).
+                print_exc(e)
             self._flush()
 
 

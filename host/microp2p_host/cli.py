@@ -141,6 +141,28 @@ def run_ping(args):
     return EXIT_OK
 
 
+# ---- gateway / emulate (their own modules; imported only when used) ---------------------------
+
+def add_gateway_args(p):
+    from microp2p_host import gateway
+    gateway.add_args(p)
+
+
+def run_gateway(args):
+    from microp2p_host import gateway
+    return gateway.run(args)
+
+
+def add_emulate_args(p):
+    from microp2p_host import emulate
+    emulate.add_args(p)
+
+
+def run_emulate(args):
+    from microp2p_host import emulate
+    return emulate.run(args)
+
+
 # ---- table and main ----------------------------------------------------------------------------
 
 # (name, help, add_arguments(parser), run(args) -> exit status). Later commands (node, ping,
@@ -149,6 +171,10 @@ COMMANDS = [
     ("id", "print the peer ID of an identity", add_id_args, run_id),
     ("keygen", "write a new Ed25519 identity to a file", add_keygen_args, run_keygen),
     ("ping", "ping a peer over /ipfs/ping/1.0.0 and print RTTs", add_ping_args, run_ping),
+    ("gateway", "run the gateway between devices (TCP, serial) and the libp2p network",
+     add_gateway_args, run_gateway),
+    ("emulate", "run an emulated fleet: MicroPython devices + gateway (+ a js-libp2p subscriber)",
+     add_emulate_args, run_emulate),
 ]
 
 # Commands with their own portable argument parsing (shared with MicroPython): argv goes through.

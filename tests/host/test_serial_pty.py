@@ -6,7 +6,6 @@
 import asyncio
 import os
 import subprocess
-import sys
 import time
 import tty
 

@@ -176,6 +176,7 @@ pubsub.addEventListener('message', (e) => {
     topic: m.topic,
     from: m.type === 'signed' ? m.from.toString() : null,
     data: utf8.decode(m.data),
+    dataHex: Buffer.from(m.data).toString('hex'),
     seqno: m.type === 'signed' ? m.sequenceNumber.toString(16).padStart(16, '0') : null,
     // The author's signature as js received (and verified) it, so a test can re-check it.
     signature: m.type === 'signed' && m.signature != null ? Buffer.from(m.signature).toString('hex') : null
@@ -321,14 +322,15 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 // outbound stream exists and then publishes to nobody; such a publish sent nothing, so retry it.
 async function publishWhenSubscribed (topic, data, waitMs) {
   const deadline = Date.now() + waitMs
-  const bytes = new TextEncoder().encode(data)
+  // data: text, or raw bytes (binary payloads such as CBOR come as {"dataHex": ...})
+  const bytes = typeof data === 'string' ? new TextEncoder().encode(data) : data
   let last = null
   while (true) {
     if (pubsub.getSubscribers(topic).length > 0) {
       try {
         const r = await pubsub.publish(topic, bytes)
         if (r.recipients.length > 0) {
-          emit({ event: 'published', topic, data, recipients: r.recipients.map((p) => p.toString()) })
+          emit({ event: 'published', topic, data: typeof data === 'string' ? data : Buffer.from(data).toString('hex'), recipients: r.recipients.map((p) => p.toString()) })
           return
         }
         last = new Error('published to no recipients')
@@ -363,7 +365,8 @@ const commands = {
     }
   },
   async publish (cmd) {
-    await queuePublish(cmd.topic, cmd.data ?? '', cmd.wait_ms ?? opts.pubWaitMs)
+    const data = cmd.dataHex != null ? new Uint8Array(Buffer.from(cmd.dataHex, 'hex')) : (cmd.data ?? '')
+    await queuePublish(cmd.topic, data, cmd.wait_ms ?? opts.pubWaitMs)
   },
   async subscribe (cmd) {
     pubsub.subscribe(cmd.topic)

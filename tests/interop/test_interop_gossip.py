@@ -92,7 +92,9 @@ def wait_mesh(peer, topic, want, timeout=MESH_TIMEOUT):
         if want <= set(ev.get("mesh") or ()):
             return ev
         if time.monotonic() > deadline:
-            peer.fail("mesh of %s for %r never held %s (last: %s)" % (peer.kind, topic, sorted(want), ev))
+            mesh_events = [e for e in peer.events if e["event"] in ("gossip:graft", "gossip:prune", "connection:close")]
+            peer.fail("mesh of %s for %r never held %s (last: %s; mesh events: %s)" % (
+                peer.kind, topic, sorted(want), ev, mesh_events))
         time.sleep(POLL_S)
 
 

@@ -1,0 +1,5 @@
+import sys
+
+from sensor_node.app import main
+
+sys.exit(main())
