@@ -10,7 +10,7 @@ MPY := $(VENV)/bin/micropython
 # Heap for the MicroPython unit-test run: the core must fit a device-sized heap.
 MP_HEAP ?= 2M
 
-.PHONY: setup test test-cpython test-micropython test-wasm test-interop demo bench clean
+.PHONY: setup test test-cpython test-micropython test-wasm test-interop demo bench bench-gossip clean
 
 setup: $(VENV)/.stamp interop-setup
 
@@ -38,10 +38,17 @@ test-wasm: setup
 	node tests/interop/wasm_runner.mjs
 
 demo: setup
-	$(VENV)/bin/microp2p emulate --tcp 3 --serial 2 --duration 60
+	$(VENV)/bin/microp2p emulate --tcp 3 --serial 2 --duration 60 --js-subscriber
 
 bench: setup
 	$(PY) bench/crypto.py
+	$(PY) bench/handshakes.py
+	$(PY) bench/yamux.py
+	$(MAKE) bench-gossip
+
+# Gossipsub over real connections: microp2p, js-libp2p and py-libp2p in one run (bench/gossip.py).
+bench-gossip: setup
+	$(PY) bench/gossip.py
 
 clean:
 	rm -rf $(VENV) tests/interop/node_modules

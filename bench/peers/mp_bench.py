@@ -185,6 +185,7 @@ async def push(addr, mib):
     conn = await node.dial(addr)
     size = mib * 1024 * 1024
     buf = bytes(CHUNK)
+    cpu0 = _cpu_s()
     t0 = ticks_us()
     st = await node.new_stream(conn, [SINK])
     sent = 0
@@ -195,9 +196,11 @@ async def push(addr, mib):
     await st.close()
     reply = await st.read_all(64)
     dt = ticks_diff(ticks_us(), t0) / 1e6
+    cpu = _cpu_s()
     got = int(reply.decode()) if reply else -1
     out({"impl": "microp2p-" + ("micropython" if MICROPYTHON else "cpython"), "bytes": size,
-         "acked": got, "ok": got == size, "s": dt, "MBps": size / dt / 1e6})
+         "acked": got, "ok": got == size, "s": dt, "MBps": size / dt / 1e6,
+         "cpu_s": (cpu - cpu0) if cpu is not None and cpu0 is not None else None})
     conn.close()
     await node.stop()
 

@@ -8,7 +8,7 @@
 # (the only one that drains the socket: MicroPython allows one waiter per socket and direction).
 # Backpressure is "stop reading": the reader pauses while the streams hold more unconsumed bytes
 # than the node's budget, and writers wait while the socket's output exceeds its cap.
-from microp2p import crypto, mss, noise, yamux, identify, ping
+from microp2p import crypto, mss, noise, yamux, identify, ping, envelope, varint
 from microp2p.compat import asyncio, ticks_ms, ticks_us, ticks_diff, now_ms, print_exc, TimeoutError, MICROPYTHON
 from microp2p.errors import ProtocolError, LimitError, AuthError, SCOPE_STREAM, MicroP2PError
 from microp2p.keys import Ed25519PrivateKey
@@ -25,6 +25,7 @@ ECHO = "/microp2p/echo/1.0.0"  # a test protocol: echo until EOF (used by intero
 
 AGENT = "microp2p/0.1.0"
 CLOSE_FLUSH_TIMEOUT_MS = 200  # how long a closing connection waits for its GoAway to be written
+WRITE_COALESCE_MAX = 16384    # queued encrypted frames joined into one socket write up to this size
 
 
 def _leftover(events):
@@ -239,7 +240,8 @@ class Connection:
             m = mss.Listener((NOISE,))
         _, leftover = await self._negotiate_raw(m, self._raw_read, self._raw_write)
         hs = noise.Handshake(self.outbound, node.key, expected_peer, (YAMUX,),
-                             static_private=node._noise_static, identity_sig=node._noise_sig)
+                             static_private=node._noise_static, identity_sig=node._noise_sig,
+                             static_public=node._noise_static_pub)
         pending = []
         data = leftover
         await self._raw_write(hs.data_to_send())  # msg 1 when we initiate
@@ -360,7 +362,22 @@ class Connection:
                         return
                     self._out_event.clear()
                     await self._out_event.wait()
-                chunk = self._out.pop(0)
+                out = self._out
+                if len(out[0]) < WRITE_COALESCE_MAX:
+                    # Small frames: yield once so the frames other tasks produce in this same loop
+                    # pass (an mss answer, the identify message and its FIN, ...) join them, then
+                    # write them as one: one syscall and one wakeup of the peer instead of several.
+                    await asyncio.sleep(0)
+                    out = self._out
+                    k = 1
+                    size = len(out[0])
+                    while k < len(out) and size + len(out[k]) <= WRITE_COALESCE_MAX:
+                        size += len(out[k])
+                        k += 1
+                    chunk = out[0] if k == 1 else b"".join(out[:k])
+                    self._out = out[k:]
+                else:
+                    chunk = out.pop(0)
                 self.writer.write(chunk)
                 await self.writer.drain()
                 self._out_bytes -= len(chunk)
@@ -429,7 +446,8 @@ class Connection:
         sid = self.session.open_stream()
         st = Stream(self, sid)
         self.streams[sid] = st
-        self._flush()
+        # No flush here: the SYN stays queued in the session and leaves in the same Noise frame as
+        # the multistream proposal written next (as js does: SYN, then data without waiting).
         try:
             await asyncio.wait_for(self.node._negotiate_stream(st, mss.Dialer(protocols)),
                                    self.node.config.negotiate_timeout_ms / 1000)
@@ -502,9 +520,11 @@ class Node:
         # One Noise static key per node, its identity signature computed once: saves an Ed25519
         # sign per handshake (seconds on a microcontroller).
         self._noise_static, self._noise_sig = noise.make_static(self.key)
+        self._noise_static_pub = crypto.x25519_public(self._noise_static)  # once, not per handshake
         # Peer-record sequence: peers ignore a record whose seq is not above the last one they
         # stored, so a restarted node must not start again at 1: use the wall clock (µs).
         self._record_seq = _wall_clock_us()
+        self._record_cache = None   # ((seq, listen addrs), signed peer record envelope)
         self.handle(IDENTIFY, self._handle_identify)
         self.handle(IDENTIFY_PUSH, self._handle_identify_push)
         self.handle(PING, self._handle_ping)
@@ -713,11 +733,24 @@ class Node:
         return await conn.new_stream(protocols)
 
     # ---- identify ----------------------------------------------------------------------------
+    def _signed_record(self):
+        """Our signed peer record (an envelope), sealed again only when its content changes: an
+        Ed25519 signature per identify costs ~5 ms on MicroPython (x86), far more on an MCU."""
+        key = (self._record_seq, tuple(a.to_bytes() for a in self.listen_addrs))
+        cached = self._record_cache
+        if cached is None or cached[0] != key:
+            cached = (key, envelope.seal_peer_record(self.key, self._record_seq, self.listen_addrs))
+            self._record_cache = cached
+        return cached[1]
+
     def _identify_message(self, conn):
         observed = _strip_p2p(conn.remote_addr) if conn.remote_addr is not None else None
-        return identify.frame(identify.encode_identify(self.key, self.protocols(), self.listen_addrs,
-                                                       observed, self.config.agent,
-                                                       seq=self._record_seq))
+        msg = identify.encode_identify(self.key, self.protocols(), self.listen_addrs, observed,
+                                       self.config.agent, signed_record=False)
+        # signedPeerRecord is field 8 (bytes), the last field encode_identify writes: appending it
+        # gives the same bytes as encode_identify(..., signed_record=True) with our cached record.
+        rec = self._signed_record()
+        return identify.frame(msg + b"\x42" + varint.encode(len(rec)) + rec)
 
     async def _handle_identify(self, st):
         await st.write(self._identify_message(st.conn))

@@ -163,6 +163,26 @@ def run_emulate(args):
     return emulate.run(args)
 
 
+# ---- device tooling (host/microp2p_host/tooling.py) ----------------------------------------------
+
+def _tool(name):
+    """A tooling.run_<name> wrapped so its ToolError reaches the user like a CliError."""
+    def run(args):
+        from microp2p_host import tooling
+        try:
+            return getattr(tooling, "run_" + name)(args)
+        except tooling.ToolError as e:
+            raise CliError(str(e))
+    return run
+
+
+def _tool_args(name):
+    def add(p):
+        from microp2p_host import tooling
+        getattr(tooling, "add_%s_args" % name)(p)
+    return add
+
+
 # ---- table and main ----------------------------------------------------------------------------
 
 # (name, help, add_arguments(parser), run(args) -> exit status). Later commands (node, ping,
@@ -175,6 +195,11 @@ COMMANDS = [
      add_gateway_args, run_gateway),
     ("emulate", "run an emulated fleet: MicroPython devices + gateway (+ a js-libp2p subscriber)",
      add_emulate_args, run_emulate),
+    ("build", "compile the device firmware (.mpy) for a board", _tool_args("build"), _tool("build")),
+    ("provision", "make a device identity and config; prints its peer ID", _tool_args("provision"),
+     _tool("provision")),
+    ("deploy", "copy a build, config and key to a board (mpremote)", _tool_args("deploy"), _tool("deploy")),
+    ("flash", "write MicroPython firmware to a board (esptool / UF2)", _tool_args("flash"), _tool("flash")),
 ]
 
 # Commands with their own portable argument parsing (shared with MicroPython): argv goes through.

@@ -66,6 +66,30 @@ def random_bytes(n):
     return os.urandom(n)
 
 
+# Key objects are costly to build per call (a signing key per gossip publish, a verifying key per
+# received message, a ChaCha20Poly1305 object per Noise frame), so the backends keep the recent
+# ones. Each cache is bounded: when full it starts over (cheap, and correct — it is only a cache).
+SIGNING_KEYS_CACHED = 8
+VERIFY_KEYS_CACHED = 1024
+AEAD_KEYS_CACHED = 1024
+
+
+class _Cache:
+    def __init__(self, limit, make):
+        self.limit = limit
+        self.make = make
+        self.items = {}
+
+    def get(self, key):
+        obj = self.items.get(key)
+        if obj is None:
+            if len(self.items) >= self.limit:
+                self.items = {}
+            obj = self.make(key)
+            self.items[key] = obj
+        return obj
+
+
 class CryptographyBackend:
     NAME = "cryptography"
 
@@ -82,6 +106,9 @@ class CryptographyBackend:
         self._bad_tag = InvalidTag
         self._raw = (serialization.Encoding.Raw, serialization.PublicFormat.Raw)
         self.random_bytes = random_bytes
+        self._signers = _Cache(SIGNING_KEYS_CACHED, ed25519.Ed25519PrivateKey.from_private_bytes)
+        self._verifiers = _Cache(VERIFY_KEYS_CACHED, ed25519.Ed25519PublicKey.from_public_bytes)
+        self._aeads = _Cache(AEAD_KEYS_CACHED, ChaCha20Poly1305)
 
     @staticmethod
     def sha256(data):
@@ -114,27 +141,27 @@ class CryptographyBackend:
         return sk.public_key().public_bytes(*self._raw)
 
     def ed25519_sign(self, seed, msg):
-        return self._ed.Ed25519PrivateKey.from_private_bytes(_check_private(seed)).sign(bytes(msg))
+        return self._signers.get(_check_private(seed)).sign(bytes(msg))
 
     def ed25519_verify(self, pub, msg, sig):
         if not _sig_shape_ok(pub, sig):
             return False
         try:
-            self._ed.Ed25519PublicKey.from_public_bytes(bytes(pub)).verify(bytes(sig), bytes(msg))
+            self._verifiers.get(bytes(pub)).verify(bytes(sig), bytes(msg))
             return True
         except (self._bad_sig, ValueError):
             return False
 
     def aead_encrypt(self, key, nonce, ad, plaintext):
         _check_key_nonce(key, nonce)
-        return self._aead(bytes(key)).encrypt(bytes(nonce), bytes(plaintext), bytes(ad))
+        return self._aeads.get(bytes(key)).encrypt(bytes(nonce), bytes(plaintext), bytes(ad))
 
     def aead_decrypt(self, key, nonce, ad, ciphertext):
         _check_key_nonce(key, nonce)
         if len(ciphertext) < 16:
             raise AuthError("aead ciphertext shorter than the tag")
         try:
-            return self._aead(bytes(key)).decrypt(bytes(nonce), bytes(ciphertext), bytes(ad))
+            return self._aeads.get(bytes(key)).decrypt(bytes(nonce), bytes(ciphertext), bytes(ad))
         except self._bad_tag:
             raise AuthError("aead tag mismatch")
 

@@ -1,4 +1,642 @@
+# `microp2p emulate`: a whole deployment on one host. Provisions device identities and configs in
+# a temp dir, writes a gateway config, starts the gateway (`microp2p gateway`, a subprocess),
+# MicroPython unix-port processes as devices (sensor_node; TCP ones dial the gateway's device
+# port, serial ones sit on one end of an emulated cable: two ptys + a relay that simulates the
+# baud rate, see ptyrelay.py), and optionally an outside js-libp2p peer subscribed through the
+# gateway. It shows the fleet table, sends a command from the outside peer to every device, and
+# at the end (Ctrl-C or --duration) stops everything and prints a summary: human-readable on
+# stderr, one JSON line on stdout.
+#
+# The Fleet class is the machinery; the e2e tests and bench/fleet.py drive it directly.
+import asyncio
+import json
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from microp2p import keys
+from microp2p.peerid import PeerId
+
+ROOT = Path(__file__).resolve().parents[2]
+FIRMWARE = ROOT / "firmware"
+JS_PEER = ROOT / "tests" / "interop" / "js_peer.mjs"
+READINGS_TOPIC = "sensors/readings"
+COMMANDS_TOPIC = "sensors/commands"
+DEFAULT_BAUD = 115200
+DEFAULT_INTERVAL_MS = 1000
+DEFAULT_DEVICE_HEAP = "512K"
+QUIESCE_INTERVAL_MS = 24 * 3600 * 1000   # the "stop sampling" command sent before the end
+START_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 5.0
+EVENTS_MAX = 200000                      # events kept per process (a runaway one must not eat RAM)
+TABLE_EVERY_S = 2.0
+
+
+def _micropython():
+    env = os.environ.get("MICROP2P_MICROPYTHON")
+    if env:
+        return env
+    local = ROOT / ".venv" / "bin" / "micropython"
+    if local.exists():
+        return str(local)
+    return shutil.which("micropython") or "micropython"
+
+
+def _micropypath(extra=()):
+    # MICROPYPATH replaces the default search path: keep the usual entries after ours
+    return os.pathsep.join([str(p) for p in extra] + [str(FIRMWARE), ".frozen", "~/.micropython/lib",
+                                                      "/usr/lib/micropython"])
+
+
+def write_key(path, key=None, replace=False):
+    from microp2p_host.cli import write_key_file
+    if replace and os.path.exists(path):
+        os.unlink(path)  # an emulation dir reused with --keep: fresh identities each run
+    key = key or keys.Ed25519PrivateKey.generate()
+    write_key_file(str(path), key)
+    return str(PeerId.from_public_key(key.public_key))
+
+
+def decode_reading(hexdata):
+    """The CBOR reading map of a gossip message's dataHex, or None."""
+    try:
+        import cbor2
+        r = cbor2.loads(bytes.fromhex(hexdata))
+        return r if isinstance(r, dict) else None
+    except Exception:
+        return None
+
+
+class Proc:
+    """A child process writing JSON event lines on stdout. Events are kept (bounded) and
+    watchers (predicates with futures) are woken as lines arrive."""
+
+    def __init__(self, name, argv, env=None, stderr_path=None, cwd=None):
+        self.name = name
+        self.argv = [str(a) for a in argv]
+        self.env = env
+        self.stderr_path = stderr_path
+        self.cwd = cwd
+        self.proc = None
+        self.events = []
+        self.started = None
+        self._waiters = []
+        self._reader = None
+        self.exit_code = None
+
+    async def start(self):
+        self.exit_code = None
+        full = dict(os.environ)
+        full.update(self.env or {})
+        err = open(self.stderr_path, "ab") if self.stderr_path else asyncio.subprocess.DEVNULL
+        self.proc = await asyncio.create_subprocess_exec(
+            *self.argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=err,
+            env=full, cwd=self.cwd, start_new_session=True, limit=1 << 20)
+        if self.stderr_path:
+            err.close()
+        self._reader = asyncio.ensure_future(self._read())
+
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc else None
+
+    async def _read(self):
+        while True:
+            try:
+                line = await self.proc.stdout.readline()
+            except (ValueError, asyncio.LimitOverrunError):
+                continue
+            if not line:
+                break
+            try:
+                ev = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(ev, dict):
+                continue
+            if ev.get("event") == "started" and self.started is None:
+                self.started = ev
+            if len(self.events) < EVENTS_MAX:
+                self.events.append(ev)
+            self.on_event(ev)
+            for w in list(self._waiters):
+                pred, fut = w
+                if not fut.done() and pred(ev):
+                    fut.set_result(ev)
+                    self._waiters.remove(w)
+        self.exit_code = await self.proc.wait()
+        for pred, fut in self._waiters:
+            if not fut.done():
+                fut.set_exception(RuntimeError("%s exited (%s)" % (self.name, self.exit_code)))
+        self._waiters = []
+
+    def on_event(self, ev):
+        pass
+
+    async def wait_for(self, name, pred=None, timeout=START_TIMEOUT_S, past=True):
+        """The first event named `name` (matching pred); past=True also looks at earlier ones."""
+        def match(ev):
+            return ev.get("event") == name and (pred is None or pred(ev))
+        if past:
+            for ev in self.events:
+                if match(ev):
+                    return ev
+        if self.exit_code is not None:
+            raise RuntimeError("%s exited (%s) before %s" % (self.name, self.exit_code, name))
+        fut = asyncio.get_running_loop().create_future()
+        self._waiters.append((match, fut))
+        try:
+            return await asyncio.wait_for(fut, timeout)
+        except asyncio.TimeoutError:
+            raise asyncio.TimeoutError("%s: no %r event within %.0f s" % (self.name, name, timeout))
+
+    def named(self, name):
+        return [e for e in self.events if e.get("event") == name]
+
+    def send(self, cmd):
+        if self.proc and self.proc.returncode is None and self.proc.stdin is not None:
+            try:
+                self.proc.stdin.write((json.dumps(cmd) + "\n").encode())
+            except (BrokenPipeError, ConnectionResetError, RuntimeError):
+                pass
+
+    def send_signal(self, sig):
+        if self.proc is not None and self.proc.returncode is None:
+            try:
+                os.killpg(self.proc.pid, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+    async def stop(self, sig=signal.SIGTERM, timeout=STOP_TIMEOUT_S):
+        """sig, then SIGKILL after timeout; returns the exit code."""
+        if self.proc is None:
+            return None
+        if self.proc.returncode is None:
+            try:
+                self.proc.stdin.close()
+            except Exception:
+                pass
+            self.send_signal(sig)
+            try:
+                await asyncio.wait_for(self.proc.wait(), timeout)
+            except asyncio.TimeoutError:
+                self.send_signal(signal.SIGKILL)
+                await asyncio.wait_for(self.proc.wait(), timeout)
+        if self._reader is not None:
+            try:
+                await asyncio.wait_for(self._reader, timeout)
+            except (asyncio.TimeoutError, Exception):
+                pass
+        return self.proc.returncode
+
+    def cpu_rss(self):
+        """(cpu seconds, rss kB) of the process, from /proc."""
+        return proc_cpu_rss(self.pid)
+
+
+def proc_cpu_rss(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            parts = f.read().rsplit(")", 1)[1].split()
+        tck = os.sysconf("SC_CLK_TCK")
+        cpu = (int(parts[11]) + int(parts[12])) / tck
+        rss = None
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    rss = int(line.split()[1])
+        return cpu, rss
+    except (OSError, IndexError, ValueError):
+        return None, None
+
+
+class DeviceProc(Proc):
+    def __init__(self, name, link, peer_id, config_path, argv, env, stderr_path):
+        Proc.__init__(self, name, argv, env, stderr_path)
+        self.link = link
+        self.peer_id = peer_id
+        self.config_path = config_path
+        self.line = None           # PtyLine of a serial device
+        self.boot = 0              # restarts (reboots) so far
+        self.reset_counts()
+
+    def reset_counts(self):
+        self.published = []        # (boot, seq) in publish order
+        self.readings = 0
+        self.commands = []
+        self.stats = {}
+        self.connected = False
+        self.heap_peak = 0
+
+    def on_event(self, ev):
+        e = ev.get("event")
+        if e == "published":
+            self.published.append((self.boot, ev.get("seq")))
+        elif e == "reading":
+            self.readings += 1
+        elif e == "connected":
+            self.connected = True
+        elif e == "disconnected":
+            self.connected = False
+        elif e == "command":
+            self.commands.append(ev)
+        elif e == "stats":
+            self.stats = ev
+            hp = ev.get("heap_peak") or 0
+            if hp > self.heap_peak:
+                self.heap_peak = hp
+
+    async def reboot(self, down_s=0.5):
+        """Kill the process (no goodbye, like a power cut) and start it again."""
+        await self.stop(signal.SIGKILL)
+        await asyncio.sleep(down_s)
+        self.boot += 1
+        self.events = []
+        self.started = None
+        await self.start()
+
+
+class JsSubscriber(Proc):
+    def __init__(self, argv, stderr_path):
+        Proc.__init__(self, "js", argv, None, stderr_path, cwd=str(ROOT))
+        self.received = {}   # from peer id -> [(reading dict or None, seqno)]
+
+    def on_event(self, ev):
+        if ev.get("event") == "gossip:message" and ev.get("topic") == READINGS_TOPIC:
+            self.received.setdefault(ev.get("from"), []).append(
+                (decode_reading(ev.get("dataHex") or ""), ev.get("seqno")))
+
+
+class Fleet:
+    """A gateway, n_tcp + n_serial MicroPython devices and an optional js subscriber."""
+
+    def __init__(self, n_tcp=2, n_serial=0, workdir=None, js=False, baud=DEFAULT_BAUD,
+                 interval_ms=DEFAULT_INTERVAL_MS, error_rate=0.0, seed=1, device_heap=DEFAULT_DEVICE_HEAP,
+                 device_module="sensor_node", device_script=None, queue_max=64, extra_devices=(),
+                 gateway_args=(), stats_interval_s=5.0, log=None):
+        self.n_tcp = n_tcp
+        self.n_serial = n_serial
+        self._own_dir = workdir is None
+        self.dir = Path(workdir or tempfile.mkdtemp(prefix="microp2p-fleet-"))
+        self.js_wanted = js
+        self.baud = baud
+        self.interval_ms = interval_ms
+        self.error_rate = error_rate
+        self.seed = seed
+        self.device_heap = device_heap
+        self.device_module = device_module
+        self.device_script = device_script   # a script path instead of -m device_module
+        self.queue_max = queue_max
+        # extra devices: dicts {name, link: "tcp", admitted: bool, config: {...}} (tests)
+        self.extra_devices = list(extra_devices)
+        self.gateway_args = list(gateway_args)
+        self.stats_interval_s = stats_interval_s
+        self.log = log or (lambda msg: None)
+        self.devices = []
+        self.lines = []
+        self.gateway = None
+        self.js = None
+        self.js_peer_id = None
+        self.gateway_id = None
+        self.t_start = None
+
+    # ---- setup ---------------------------------------------------------------------------------
+    def _device_argv(self, cfg_path, script=None):
+        argv = [_micropython(), "-X", "heapsize=" + self.device_heap]
+        script = script or self.device_script
+        if script:
+            return argv + [str(script), str(cfg_path)]
+        return argv + ["-m", self.device_module, str(cfg_path)]
+
+    def _device_env(self, script=None):
+        script = script or self.device_script
+        extra = [Path(script).parent] if script else []
+        return {"MICROPYPATH": _micropypath(extra)}
+
+    def device(self, name):
+        for d in self.devices:
+            if d.name == name:
+                return d
+        raise KeyError(name)
+
+    async def start(self, devices=True):
+        self.t_start = time.monotonic()
+        d = self.dir
+        gw_key = keys.Ed25519PrivateKey.generate()
+        self.gateway_id = write_key(d / "gateway.key", gw_key, replace=True)
+        js_seed = None
+        if self.js_wanted:
+            js_seed = os.urandom(32).hex()
+            self.js_peer_id = str(PeerId.from_public_key(
+                keys.Ed25519PrivateKey.from_seed(bytes.fromhex(js_seed)).public_key))
+        specs = [("tcp-%d" % (i + 1), "tcp", True, {}, None) for i in range(self.n_tcp)]
+        specs += [("serial-%d" % (i + 1), "serial", True, {}, None) for i in range(self.n_serial)]
+        for x in self.extra_devices:
+            specs.append((x["name"], x.get("link", "tcp"), x.get("admitted", True), x.get("config", {}),
+                          x.get("script")))
+        planned = []
+        allow = []
+        for name, link, admitted, extra, script in specs:
+            pid = write_key(d / (name + ".key"), replace=True)
+            if admitted:
+                allow.append((pid, name))
+            planned.append((name, link, pid, extra, script))
+        for i, (name, link, pid, extra, script) in enumerate(planned):
+            if link == "serial":
+                line = PtyLine_(self.baud, self.error_rate, self.seed + i)
+                self.lines.append((name, line))
+        self._write_gateway_config(allow)
+        self.gateway = Proc("gateway", [sys.executable, "-m", "microp2p_host.cli", "gateway",
+                                        "--config", str(d / "gateway.toml"), "--no-table"] + self.gateway_args,
+                            {"PYTHONUNBUFFERED": "1"}, str(d / "gateway.stderr.log"))
+        for _, line in self.lines:
+            line.start()
+        await self.gateway.start()
+        started = await self.gateway.wait_for("started", timeout=START_TIMEOUT_S)
+        self.gateway_addr = started["addrs"][0]
+        self.device_addr = started["deviceAddrs"][0]
+        self.log("gateway %s up: network %s, devices %s" % (self.gateway_id, self.gateway_addr, self.device_addr))
+        lines = dict(self.lines)
+        for name, link, pid, extra, script in planned:
+            cfg = {"key_file": name + ".key", "link": link, "gateway": self.device_addr,
+                   "topic": READINGS_TOPIC, "command_topic": COMMANDS_TOPIC, "interval_ms": self.interval_ms,
+                   "queue_max": self.queue_max, "sensor": {"kind": "simulated"}, "stats_every": 5,
+                   "command_from": [self.gateway_id] + ([self.js_peer_id] if self.js_peer_id else [])}
+            if link == "serial":
+                cfg["serial_port"] = lines[name].device_path
+                cfg["baud"] = self.baud
+            cfg.update(extra)
+            cfg_path = d / (name + ".json")
+            cfg_path.write_text(json.dumps(cfg, indent=1))
+            dev = DeviceProc(name, link, pid, cfg_path, self._device_argv(cfg_path, script), self._device_env(script),
+                             str(d / (name + ".stderr.log")))
+            dev.line = lines.get(name)
+            self.devices.append(dev)
+        if self.js_wanted:
+            self.js = JsSubscriber([os.environ.get("NODE", "node"), str(JS_PEER), "--listen", "/ip4/127.0.0.1/tcp/0",
+                                    "--seed", js_seed, "--dial", self.gateway_addr, "--sub", READINGS_TOPIC],
+                                   str(d / "js.stderr.log"))
+            await self.js.start()
+            await self.js.wait_for("started", timeout=START_TIMEOUT_S)
+            # devices start once the subscriber is in the gateway's mesh: it then sees every reading
+            await self.wait_js_meshed()
+            self.log("js subscriber %s up, meshed with the gateway" % self.js.started.get("peerId"))
+        if devices:
+            await asyncio.gather(*[dev.start() for dev in self.devices])
+
+    def _write_gateway_config(self, allow):
+        q = json.dumps  # TOML basic strings are JSON-compatible for these values
+        lines = ['[identity]', 'key_file = "gateway.key"', '',
+                 '[network]', 'listen = ["/ip4/127.0.0.1/tcp/0"]', '',
+                 '[devices]', 'listen = ["/ip4/127.0.0.1/tcp/0"]',
+                 'allow = [' + ", ".join('{id = %s, name = %s}' % (q(p), q(n)) for p, n in allow) + ']', '',
+                 '[pubsub]', 'topics = [%s, %s]' % (q(READINGS_TOPIC), q(COMMANDS_TOPIC)), '',
+                 '[gateway]', 'stats_interval_s = %s' % self.stats_interval_s, '']
+        for name, line in self.lines:
+            # the relay paces the line at the baud rate, so the gateway writes unthrottled
+            lines += ['[[serial]]', 'path = %s' % q(line.gateway_path), 'baud = %d' % self.baud, '']
+        (self.dir / "gateway.toml").write_text("\n".join(lines))
+
+    # ---- running -------------------------------------------------------------------------------
+    async def wait_connected(self, devices=None, timeout=START_TIMEOUT_S):
+        devs = devices if devices is not None else self.devices
+        await asyncio.gather(*[d.wait_for("connected", timeout=timeout) for d in devs])
+
+    async def wait_js_meshed(self, timeout=START_TIMEOUT_S):
+        """Until the js peer and the gateway have each other as readings-topic subscribers."""
+        await self.gateway.wait_for("peer:connected", lambda e: e.get("peer") == self.js_peer_id, timeout=timeout)
+        await self.js.wait_for("subscription-change",
+                               lambda e: e.get("peer") == self.gateway_id and e.get("topic") == READINGS_TOPIC
+                               and e.get("subscribe"), timeout=timeout)
+
+    def send_command(self, cmd):
+        """Publish a CBOR command from the js peer to every device."""
+        import cbor2
+        self.js.send({"cmd": "publish", "topic": COMMANDS_TOPIC, "dataHex": cbor2.dumps(cmd).hex()})
+
+    async def quiesce(self, timeout=10.0, devices=None):
+        """Ask every device to stop sampling (a very long interval) and wait until they obeyed,
+        so the end of a run does not cut readings in flight."""
+        if self.js is None:
+            return False
+        n0 = {id(d): len(d.commands) for d in self.devices}
+        self.send_command({"cmd": "interval", "ms": QUIESCE_INTERVAL_MS})
+        deadline = time.monotonic() + timeout
+        live = devices if devices is not None else [
+            d for d in self.devices if d.exit_code is None and d.peer_id in self._allowed_ids()]
+        while time.monotonic() < deadline:
+            if all(len(d.commands) > n0[id(d)] for d in live):
+                return True
+            await asyncio.sleep(0.1)
+        return False
+
+    def _allowed_ids(self):
+        ids = set()
+        for d in self.devices:
+            if not any(x["name"] == d.name and not x.get("admitted", True) for x in self.extra_devices):
+                ids.add(d.peer_id)
+        return ids
+
+    async def settle(self, timeout=10.0, devices=None):
+        """Wait until the js peer received every reading the devices published (or timeout)."""
+        devs = devices if devices is not None else self.devices
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if all(self.received_unique(d) >= len(d.published) for d in devs if d.published):
+                return True
+            await asyncio.sleep(0.1)
+        return False
+
+    def received_unique(self, dev):
+        if self.js is None:
+            return 0
+        keys_ = set()
+        for r, seqno in self.js.received.get(dev.peer_id, ()):
+            keys_.add(seqno)
+        return len(keys_)
+
+    async def stop(self):
+        devs = [d.stop(signal.SIGTERM) for d in self.devices]
+        await asyncio.gather(*devs, return_exceptions=True)
+        if self.js is not None:
+            self.js.send({"cmd": "stop"})
+            await self.js.stop(signal.SIGTERM)
+        if self.gateway is not None:
+            await self.gateway.stop(signal.SIGTERM)
+        for _, line in self.lines:
+            line.close()
+
+    def cleanup(self):
+        if self._own_dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    # ---- reporting -----------------------------------------------------------------------------
+    def gateway_stats(self):
+        st = self.gateway.named("stopped") or self.gateway.named("stats")
+        return st[-1] if st else {}
+
+    def summary(self):
+        per = []
+        tot_sent = tot_recv = tot_verified = tot_readings = 0
+        for d in self.devices:
+            got = self.js.received.get(d.peer_id, []) if self.js else []
+            seqnos = set()
+            verified = 0
+            dup = 0
+            for r, seqno in got:
+                if seqno in seqnos:
+                    dup += 1
+                    continue
+                seqnos.add(seqno)
+                # js checked the StrictSign signature against `from`; the payload names its author too
+                if r is not None and r.get("dev") == d.peer_id:
+                    verified += 1
+            sent = max(len(d.published), int(d.stats.get("sent") or 0))
+            per.append({"name": d.name, "link": d.link, "peer": d.peer_id, "readings": d.readings,
+                        "sent": sent, "received": len(seqnos), "verified": verified, "duplicates": dup,
+                        "dropped": int(d.stats.get("dropped") or 0), "commands": len(d.commands),
+                        "heapPeak": d.heap_peak, "boots": d.boot + 1})
+            tot_sent += sent
+            tot_recv += len(seqnos)
+            tot_verified += verified
+            tot_readings += d.readings
+        gs = self.gateway_stats()
+        return {"event": "summary", "devices": len(self.devices),
+                "connected": sum(1 for d in self.devices if d.named("connected")),
+                "readings": tot_readings, "sent": tot_sent,
+                "received": tot_recv if self.js else None, "verified": tot_verified if self.js else None,
+                "lost": (tot_sent - tot_recv) if self.js else None,
+                "gatewayMsgsIn": gs.get("msgsIn"), "gatewayRssKb": gs.get("rssKb"), "gatewayCpuS": gs.get("cpuS"),
+                "commandsDelivered": sum(1 for p in per if p["commands"] > 0),
+                "seconds": round(time.monotonic() - self.t_start, 1) if self.t_start else None,
+                "perDevice": per}
+
+    def table(self):
+        now = time.monotonic()
+        rows = ["fleet  gateway %s  devices %d  up %.0fs" % (self.gateway_id, len(self.devices), now - self.t_start),
+                "%-10s %-7s %-54s %-6s %7s %6s %6s %6s %8s %5s" % (
+                    "DEVICE", "LINK", "PEER ID", "STATE", "READ", "SENT", "RECV", "DROP", "HEAPPEAK", "CMDS")]
+        for d in self.devices:
+            state = "up" if d.connected else ("exit" if d.exit_code is not None else "down")
+            recv = str(self.received_unique(d)) if self.js else "-"
+            rows.append("%-10s %-7s %-54s %-6s %7d %6d %6s %6s %8s %5d" % (
+                d.name, d.link, d.peer_id, state, d.readings, len(d.published), recv,
+                d.stats.get("dropped", 0), d.heap_peak or "-", len(d.commands)))
+        return "\n".join(rows)
+
+
+def PtyLine_(baud, error_rate, seed):
+    from microp2p_host.ptyrelay import PtyLine
+    return PtyLine(baud, error_rate, seed)
+
+
+# ---- CLI ---------------------------------------------------------------------------------------
+
 def add_args(p):
-    pass
+    p.add_argument("--tcp", type=int, default=3, metavar="N", help="devices on TCP (default 3)")
+    p.add_argument("--serial", type=int, default=2, metavar="M", help="devices on emulated serial lines (default 2)")
+    p.add_argument("--duration", type=float, default=0, metavar="S", help="stop after S seconds (default: Ctrl-C)")
+    p.add_argument("--js-subscriber", action="store_true", help="an outside js-libp2p peer subscribed through the gateway")
+    p.add_argument("--interval-ms", type=int, default=DEFAULT_INTERVAL_MS, help="reading interval (default 1000)")
+    p.add_argument("--baud", type=int, default=DEFAULT_BAUD, help="simulated baud rate of serial lines")
+    p.add_argument("--ber", type=float, default=0.0, help="byte error rate injected on serial lines (e.g. 1e-3)")
+    p.add_argument("--device-heap", default=DEFAULT_DEVICE_HEAP, help="MicroPython heap per device (-X heapsize)")
+    p.add_argument("--keep", metavar="DIR", help="work in DIR and keep it (keys, configs, logs)")
+
+
 def run(args):
-    return 0
+    from microp2p_host.cli import CliError
+    if args.tcp < 0 or args.serial < 0 or args.tcp + args.serial == 0:
+        raise CliError("emulate needs at least one device")
+    if args.keep:
+        os.makedirs(args.keep, exist_ok=True)
+    live = sys.stderr.isatty()
+
+    def log(msg):
+        sys.stderr.write("emulate: %s\n" % msg)
+        sys.stderr.flush()
+
+    fleet = Fleet(args.tcp, args.serial, workdir=args.keep, js=args.js_subscriber, baud=args.baud,
+                  interval_ms=args.interval_ms, error_rate=args.ber, device_heap=args.device_heap, log=log)
+
+    async def main():
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        t_end = time.monotonic() + args.duration if args.duration > 0 else None
+        # the end of the run: quiesce + settle need a few seconds inside --duration
+        tail = 2.0 if args.js_subscriber else 0.0
+
+        def remaining():
+            return None if t_end is None else t_end - time.monotonic()
+
+        async def pause(s):
+            try:
+                await asyncio.wait_for(stop.wait(), s)
+            except asyncio.TimeoutError:
+                pass
+
+        try:
+            log("provisioning %d TCP + %d serial devices in %s" % (args.tcp, args.serial, fleet.dir))
+            await fleet.start()
+            try:
+                await fleet.wait_connected(timeout=START_TIMEOUT_S)
+                log("all %d devices connected" % len(fleet.devices))
+            except (asyncio.TimeoutError, RuntimeError) as e:
+                log("start: %s" % e)
+            command_at = None
+            if fleet.js is not None:
+                left = remaining()
+                command_at = time.monotonic() + (max(1.0, (left - tail) / 3) if left else 10.0)
+            commanded = False
+            last_table = 0
+            while not stop.is_set():
+                left = remaining()
+                if left is not None and left <= tail:
+                    break
+                if command_at is not None and not commanded and time.monotonic() >= command_at:
+                    ms = max(args.interval_ms // 2, 100)
+                    fleet.send_command({"cmd": "interval", "ms": ms})
+                    log("js peer sent {\"cmd\": \"interval\", \"ms\": %d} to every device" % ms)
+                    commanded = True
+                if time.monotonic() - last_table >= (TABLE_EVERY_S if live else 10.0):
+                    last_table = time.monotonic()
+                    text = fleet.table()
+                    sys.stderr.write(("\x1b[H\x1b[2J" if live else "") + text + "\n")
+                    sys.stderr.flush()
+                await pause(0.25 if left is None else min(0.25, max(0.01, left - tail)))
+            if fleet.js is not None and not stop.is_set():
+                log("stopping: quiescing devices, waiting for readings in flight")
+                await fleet.quiesce(timeout=3.0)
+                await fleet.settle(timeout=2.5)
+        finally:
+            await fleet.stop()
+        return fleet.summary()
+
+    try:
+        summary = asyncio.run(main())
+    finally:
+        if not args.keep:
+            fleet.cleanup()
+    sys.stderr.write(fleet.table() + "\n" if fleet.t_start else "")
+    sys.stderr.write(format_summary(summary) + "\n")
+    print(json.dumps(summary), flush=True)
+    ok = summary["connected"] == summary["devices"] and (summary["lost"] in (None, 0))
+    return 0 if ok else 1
+
+
+def format_summary(s):
+    out = ["summary: %d devices (%d connected), %d readings taken, %d sent" % (
+        s["devices"], s["connected"], s["readings"], s["sent"])]
+    if s["received"] is not None:
+        out.append("  js subscriber received %d, verified (signed by the device's own peer ID) %d, lost %d" % (
+            s["received"], s["verified"], s["lost"]))
+        out.append("  command from the js peer reached %d of %d devices" % (s["commandsDelivered"], s["devices"]))
+    out.append("  gateway: %s msgs in, RSS %s kB, CPU %s s; run %s s" % (
+        s["gatewayMsgsIn"], s["gatewayRssKb"], s["gatewayCpuS"], s["seconds"]))
+    return "\n".join(out)

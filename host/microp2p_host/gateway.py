@@ -16,6 +16,7 @@
 #   [[serial]]  path = "/dev/ttyUSB0"   baud = 115200   throttle = false   # throttle: pace a pty
 #   [pubsub]    topics = ["sensors/readings", "sensors/commands"]
 #   [gateway]   stats_interval_s = 10   table_interval_s = 1   message_events = false
+#               bootstrap_max_attempts = 10   max_connections = 1024   max_pending_upgrades = 64
 import asyncio
 import json
 import os
@@ -41,6 +42,8 @@ MAX_ALLOW = 100000               # allow-list entries
 MAX_DEVICE_NAME = 64
 TABLE_ROWS_MAX = 60              # rows drawn in the live table (the rest is summarised)
 MESSAGE_SUMMARY_BYTES = 32       # data bytes shown (hex) in a gossip:message summary
+MAX_CONNECTIONS = 1024           # devices + network peers (the node's default, 128, is a peer's)
+MAX_PENDING_UPGRADES = 64        # connections in handshake at once (a fleet reconnecting together)
 
 
 class ConfigError(Exception):
@@ -72,6 +75,8 @@ class GatewayConfig:
         self.table_interval_s = 1.0
         self.message_events = False
         self.bootstrap_max_attempts = BOOTSTRAP_MAX_ATTEMPTS
+        self.max_connections = MAX_CONNECTIONS
+        self.max_pending_upgrades = MAX_PENDING_UPGRADES
 
     @classmethod
     def load(cls, path):
@@ -121,6 +126,8 @@ class GatewayConfig:
         c.table_interval_s = float(gw.get("table_interval_s", c.table_interval_s))
         c.message_events = bool(gw.get("message_events", c.message_events))
         c.bootstrap_max_attempts = int(gw.get("bootstrap_max_attempts", c.bootstrap_max_attempts))
+        c.max_connections = int(gw.get("max_connections", c.max_connections))
+        c.max_pending_upgrades = int(gw.get("max_pending_upgrades", c.max_pending_upgrades))
         if not c.network_listen and not c.device_listen and not c.serial:
             raise ConfigError("nothing to do: no network.listen, devices.listen or serial ports")
         return c
@@ -204,7 +211,10 @@ class Gateway:
         self.network_peers = set()
         self.refused_unknown = 0
         self.messages = 0
-        self.node = nodemod.Node(self.key, nodemod.Config(), on_event=self._on_node_event, log=self._log)
+        ncfg = nodemod.Config()
+        ncfg.max_connections = config.max_connections
+        ncfg.max_pending_upgrades = config.max_pending_upgrades
+        self.node = nodemod.Node(self.key, ncfg, on_event=self._on_node_event, log=self._log)
         self.peer_id = str(self.node.peer_id)
         self.pubsub = None
         self.serial_ports = []                  # SerialPort per configured port (once open)

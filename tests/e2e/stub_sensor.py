@@ -70,7 +70,7 @@ class Device:
         t0 = ticks_ms()
         while True:
             self.seq += 1
-            r = {"dev": self.cfg.get("name", ""), "seq": self.seq, "t": ticks_diff(ticks_ms(), t0),
+            r = {"dev": str(self.node.peer_id), "seq": self.seq, "t": ticks_diff(ticks_ms(), t0),
                  "v": 20 + (self.seq % 10) / 10}
             if self.dropped:
                 r["dropped"] = self.dropped
@@ -101,7 +101,10 @@ class Device:
     async def misbehave(self, conn):
         await asyncio.sleep_ms(1500)
         emit("garbage")
-        conn.writer.write(crypto.random_bytes(512))
+        # a well-formed Noise transport frame (2-byte length) of random bytes: it fails
+        # authentication at once (random bytes with a random length prefix could sit in the
+        # gateway's reassembly buffer for a while before failing the same way)
+        conn.writer.write(b"\x01\x00" + crypto.random_bytes(256))
         await conn.writer.drain()
 
     async def connect_loop(self):
@@ -145,4 +148,6 @@ class Device:
 
 with open(sys.argv[1]) as f:
     config = json.load(f)
+if not config["key_file"].startswith("/") and "/" in sys.argv[1]:
+    config["key_file"] = sys.argv[1].rsplit("/", 1)[0] + "/" + config["key_file"]
 asyncio.run(Device(config).main())

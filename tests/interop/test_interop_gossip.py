@@ -156,9 +156,15 @@ def _soak_start():
         for j in (j1, j2, j3):
             connect(j, m)
         connect(j1, j2)
-        wait_mesh(m, SOAK_TOPIC, [j1.peer_id, j2.peer_id, j3.peer_id])
-        for j in (j1, j2, j3):
-            wait_mesh(j, SOAK_TOPIC, [m.peer_id])
+        try:
+            wait_mesh(m, SOAK_TOPIC, [j1.peer_id, j2.peer_id, j3.peer_id])
+            for j in (j1, j2, j3):
+                wait_mesh(j, SOAK_TOPIC, [m.peer_id])
+        except AssertionError as e:
+            st = stats(m)
+            views = [(j.peer_id, topic_peers(j, SOAK_TOPIC).get("mesh"),
+                      [x for x in j.events if x["event"] in ("gossip:graft", "gossip:prune")]) for j in (j1, j2, j3)]
+            raise AssertionError("%s\nmicrop2p stats: %s\njs views: %s" % (e, st, views))
         _soak["t_mesh"] = time.monotonic()
         for p in (m, j1):
             p.send({"cmd": "publish-many", "topic": SOAK_TOPIC, "count": SOAK_COUNT,

@@ -424,14 +424,17 @@ class Router:
         except AuthError:
             self._reject(peer, None, topic, "signing policy")
             return
-        if self.signing and msg["from"] == self.local_bytes:
-            self._reject(peer, None, topic, "self origin")
-            return
         mid = self.msg_id_fn(msg)
         if mid in self.seen:
+            # Our own messages come back too: js-libp2p forwards to every mesh peer but the one it
+            # got the copy from, so an honest peer may echo what we published. A duplicate, not
+            # an offence (penalising it got js peers pruned from our mesh within a minute).
             self._count("duplicates")
             peer.dups_recv += 1
             self._on_duplicate(peer, mid, topic, now_ms)
+            return
+        if self.signing and msg["from"] == self.local_bytes:
+            self._reject(peer, None, topic, "self origin")
             return
         self._on_first_seen(peer, msg, mid, topic, now_ms)
         if self.signing:
