@@ -10,7 +10,6 @@ import random
 from microp2p.pubsub import rpc as R
 from microp2p.pubsub.router import Router, PubSubConfig, shuffle
 from microp2p.pubsub.mcache import MessageCache, MAX_MCACHE_ENTRIES, MAX_MCACHE_ENTRIES_DEVICE
-from microp2p.pubsub.score import PeerScore, PeerScoreParams
 
 # Caps (gateway, then device where they differ). go names in brackets.
 MAX_IHAVE_LENGTH = 5000          # ids asked for per peer per heartbeat [MaxIHaveLength]
@@ -39,7 +38,7 @@ KEY_PB_FIRST = 0x08              # a key protobuf starts with field 1 (KeyType),
 
 
 class GossipSubConfig(PubSubConfig):
-    def __init__(self):
+    def __init__(self, scoring=True):
         PubSubConfig.__init__(self)
         self.D = 6
         self.Dlo = 5
@@ -71,7 +70,17 @@ class GossipSubConfig(PubSubConfig):
         self.max_dont_send = MAX_DONT_SEND
         self.idontwant_ttl = IDONTWANT_TTL_HEARTBEATS
         self.max_mcache_entries = MAX_MCACHE_ENTRIES
-        self.score_params = PeerScoreParams()  # None: no scoring
+        # None: no scoring. Imported only when used: the device profile never loads the scoring
+        # module (~9 KB of heap on MicroPython).
+        if scoring:
+            from microp2p.pubsub.score import PeerScoreParams
+            self.score_params = PeerScoreParams()
+        else:
+            self.score_params = None
+
+    @classmethod
+    def device(cls):
+        return cls(scoring=False)._device()
 
     def _device(self):
         PubSubConfig._device(self)
@@ -118,7 +127,11 @@ class GossipSub(Router):
         self.backoff = {}    # topic -> {peer: expire ms}
         self.mcache = MessageCache(c.history_length, c.history_gossip, c.max_mcache_entries)
         sp = c.score_params
-        self.score = PeerScore(sp, now_ms) if sp is not None else None
+        if sp is not None:
+            from microp2p.pubsub.score import PeerScore
+            self.score = PeerScore(sp, now_ms)
+        else:
+            self.score = None
         self.gossip_threshold = sp.gossip_threshold if sp else 0.0
         self.publish_threshold = sp.publish_threshold if sp else 0.0
         self.graylist_threshold = sp.graylist_threshold if sp else 0.0
@@ -832,4 +845,4 @@ def _rand(n):
     return random.getrandbits(30) % n
 
 
-__all__ = ("GossipSub", "GossipSubConfig", "PeerScoreParams")
+__all__ = ("GossipSub", "GossipSubConfig")
