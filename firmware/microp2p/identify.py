@@ -45,7 +45,8 @@ def encode_identify(identity_key, protocols, listen_addrs, observed_addr, agent,
     """The Identify protobuf (without its length prefix; see frame()).
 
     listen_addrs / observed_addr: Multiaddr, text or bytes (observed_addr may be None).
-    signed_record: include a signed peer record of listen_addrs; seq orders our records (larger
+    signed_record: include a signed peer record of listen_addrs (or pass the sealed envelope
+    bytes, e.g. a node's cached one, to skip signing); seq orders our records (larger
     is newer; pass e.g. unix time when the device has a clock, else a per-boot counter is used)."""
     global _record_seq
     addrs = [_as_multiaddr(a) for a in listen_addrs]
@@ -58,7 +59,9 @@ def encode_identify(identity_key, protocols, listen_addrs, observed_addr, agent,
     }
     if observed_addr is not None:
         msg["observedAddr"] = _as_multiaddr(observed_addr).to_bytes()
-    if signed_record:
+    if isinstance(signed_record, (bytes, bytearray)):
+        msg["signedPeerRecord"] = bytes(signed_record)  # sealed by the caller (cached)
+    elif signed_record:
         if seq is None:
             _record_seq += 1
             seq = _record_seq

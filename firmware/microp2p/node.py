@@ -8,7 +8,7 @@
 # (the only one that drains the socket: MicroPython allows one waiter per socket and direction).
 # Backpressure is "stop reading": the reader pauses while the streams hold more unconsumed bytes
 # than the node's budget, and writers wait while the socket's output exceeds its cap.
-from microp2p import crypto, mss, noise, yamux, identify, ping, envelope, varint
+from microp2p import crypto, mss, noise, yamux, identify, ping, envelope
 from microp2p.compat import asyncio, ticks_ms, ticks_us, ticks_diff, now_ms, print_exc, TimeoutError, MICROPYTHON
 from microp2p.errors import ProtocolError, LimitError, AuthError, SCOPE_STREAM, MicroP2PError
 from microp2p.keys import Ed25519PrivateKey
@@ -745,12 +745,9 @@ class Node:
 
     def _identify_message(self, conn):
         observed = _strip_p2p(conn.remote_addr) if conn.remote_addr is not None else None
-        msg = identify.encode_identify(self.key, self.protocols(), self.listen_addrs, observed,
-                                       self.config.agent, signed_record=False)
-        # signedPeerRecord is field 8 (bytes), the last field encode_identify writes: appending it
-        # gives the same bytes as encode_identify(..., signed_record=True) with our cached record.
-        rec = self._signed_record()
-        return identify.frame(msg + b"\x42" + varint.encode(len(rec)) + rec)
+        return identify.frame(identify.encode_identify(
+            self.key, self.protocols(), self.listen_addrs, observed, self.config.agent,
+            signed_record=self._signed_record()))
 
     async def _handle_identify(self, st):
         await st.write(self._identify_message(st.conn))
