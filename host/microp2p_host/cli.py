@@ -212,6 +212,9 @@ def build_parser():
     parser = argparse.ArgumentParser(prog="microp2p", description="libp2p for constrained hardware")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
+    # listed for --help only: main() hands these argv straight to their own (portable) parsers
+    sub.add_parser("node", help="a libp2p peer: JSON lines on stdout, JSON commands on stdin "
+                                "(same code as `micropython -m microp2p.node`)", add_help=False)
     for name, help_text, add_args, run in COMMANDS:
         p = sub.add_parser(name, help=help_text, description=help_text)
         add_args(p)
