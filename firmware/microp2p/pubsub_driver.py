@@ -16,6 +16,13 @@ TICK_MS = 100
 # oldest frames are dropped and counted (the router has its own per-peer caps before this).
 MAX_PENDING_BYTES = 4 << 20
 MAX_PENDING_BYTES_DEVICE = 32 * 1024
+# Queued frames are joined into one stream write up to this size: fewer writes on the gateway,
+# no large temporary buffer on a device (a fragmented 100 KiB heap may not have 4 KiB in one piece).
+WRITE_JOIN_MAX = 64 * 1024
+WRITE_JOIN_MAX_DEVICE = 1024
+# A failed outbound stream (reset by the peer, out of memory) is opened again at most this many
+# times per connection; the frames not yet written wait for it.
+MAX_REOPEN = 3
 
 
 def _wall_clock_ns():
@@ -34,6 +41,7 @@ class _PeerOut:
         self.wake = asyncio.Event()
         self.task = None
         self.opening = False
+        self.reopened = 0
 
 
 class PubSub:
@@ -43,6 +51,7 @@ class PubSub:
         self.on_message = on_message
         self.on_event = on_event
         self.max_pending = MAX_PENDING_BYTES_DEVICE if device else MAX_PENDING_BYTES
+        self.join_max = WRITE_JOIN_MAX_DEVICE if device else WRITE_JOIN_MAX
         self.out = {}           # peer id -> _PeerOut
         self.dropped = 0
         for proto in router.protocols:
@@ -102,25 +111,40 @@ class PubSub:
         po.opening = False
         po.stream = st
         self.router.add_peer(conn.remote_peer, st.protocol, True)
-        po.task = asyncio.create_task(self._writer(conn.remote_peer, po))
+        po.task = asyncio.create_task(self._writer(conn, po))
         self._flush()
+        if po.frames:
+            po.wake.set()  # frames that waited for this stream (e.g. after a reopen)
 
-    async def _writer(self, peer, po):
+    async def _writer(self, conn, po):
         st = po.stream
+        join_max = self.join_max
         try:
             while True:
                 while not po.frames:
                     po.wake.clear()
                     await po.wake.wait()
                 frames = po.frames
-                po.frames = []
-                po.nbytes = 0
-                await st.write(frames[0] if len(frames) == 1 else b"".join(frames))
+                k = 1
+                size = len(frames[0])
+                while k < len(frames) and size + len(frames[k]) <= join_max:
+                    size += len(frames[k])
+                    k += 1
+                chunk = frames[0] if k == 1 else b"".join(frames[:k])
+                await st.write(chunk)
+                # taken off the queue only once written: a failed write leaves them for a reopen
+                del frames[:k]
+                po.nbytes -= size
         except asyncio.CancelledError:
             pass
         except Exception as e:
-            self.node._log("pubsub: writing to %s failed: %r" % (peer, e))
+            self.node._log("pubsub: writing to %s failed: %r" % (conn.remote_peer, e))
             po.stream = None
+            st.reset()
+            if not conn.closed and po.reopened < MAX_REOPEN and self.out.get(conn.remote_peer) is po:
+                po.reopened += 1
+                po.opening = True
+                self.node._spawn(self._open_outbound(conn, po))
 
     async def _inbound(self, st):
         peer = st.conn.remote_peer

@@ -18,6 +18,7 @@
 # nothing now), `writer` anything with write(data) and `async drain()`: asyncio streams on
 # MicroPython, the fd adapter in microp2p_host.serial_host on CPython.
 import asyncio
+import gc
 
 from microp2p.seriallink import Link
 
@@ -31,6 +32,7 @@ RX_BUFFER_CAP = 4096   # unread bytes a conn holds before the port stops reading
 READ_CHUNK = 512       # bytes asked of the port per read
 WRITE_PULL = 256       # bytes pulled from the link per write: about one frame (see Link.data_to_send)
 IDLE_READ_MS = 20      # back-off after a read that found nothing (pty with no peer)
+OOM_RETRY_MS = 20      # pause after a MemoryError in a pump loop before it runs again
 
 
 def _sleep_ms(ms):
@@ -188,14 +190,15 @@ class SerialPort:
         self._space = asyncio.Event()
         self._tasks = None
         self.closed = False
+        self.out_of_memory = 0   # MemoryErrors the pump loops survived
 
     def now_ms(self):
         return self._clock.now()
 
     def start(self):
         if self._tasks is None:
-            self._tasks = (asyncio.create_task(self._read_loop()),
-                           asyncio.create_task(self._write_loop()))
+            self._tasks = (asyncio.create_task(self._resilient(self._read_loop)),
+                           asyncio.create_task(self._resilient(self._write_loop)))
 
     async def run(self):
         self.start()
@@ -260,6 +263,19 @@ class SerialPort:
                 self._accept_ev.set()
             if self._on_event is not None:
                 self._on_event(e)
+
+    async def _resilient(self, loop):
+        """Run a pump loop; a MemoryError (a fragmented device heap) must not kill the link for
+        good: collect, wait a moment and run the loop again. A failed allocation leaves the link
+        machine as it was, and anything a half-done receive lost is retransmitted by the peer."""
+        while not self.closed:
+            try:
+                await loop()
+                return
+            except MemoryError:
+                self.out_of_memory += 1
+                gc.collect()
+                await _sleep_ms(OOM_RETRY_MS)
 
     async def _read_loop(self):
         link = self.link

@@ -21,7 +21,8 @@ import sys
 from microp2p import cbor, keys
 from microp2p import node as nodemod
 from microp2p import pubsub_driver
-from microp2p.compat import asyncio, ticks_ms, ticks_diff, ticks_add, print_exc, MICROPYTHON, TimeoutError
+from microp2p.pubsub import router as router_mod
+from microp2p.compat import asyncio, ticks_ms, ticks_diff, ticks_add, now_ms, print_exc, MICROPYTHON, TimeoutError
 from microp2p.errors import ProtocolError, UsageError
 from microp2p.multiaddr import Multiaddr
 from microp2p.peerid import PeerId
@@ -51,6 +52,13 @@ MAX_BACKOFF_CAP_MS = 600000
 WIFI_CONNECT_TIMEOUT_MS = 20000
 SERIAL_RX_BUF = 2048            # machine.UART receive buffer on boards
 MAX_CONFIG_BYTES = 8192
+# After a reconnect, our messages of the last REPLAY_WINDOW_MS are sent again (see _flush_loop).
+# Must stay well inside the gossipsub seen TTL (2 min) so every copy is recognised as a duplicate.
+REPLAY_WINDOW_MS = 30000
+REPLAY_BATCH = 4          # messages handed to pubsub at once during a replay
+REPLAY_PAUSE_MS = 50      # between batches, so the writer drains the device's small queues
+REPLAY_COVER_MS = 12000   # keep enough own messages to cover this long an undetected link loss
+REPLAY_MAX = 32           # ... but never more than this many
 
 
 def _sleep_ms(ms):
@@ -139,6 +147,7 @@ class SensorApp:
         self._ping_pending = False
         self._next_at = 0
         self._stopped = False
+        self._replay_due = False
 
     # ---- output ---------------------------------------------------------------------------
     def emit(self, name, fields=None):
@@ -161,6 +170,9 @@ class SensorApp:
     async def run(self):
         self.pubsub = pubsub_driver.attach(self.node, on_message=self._on_message,
                                            on_event=self._on_pubsub_event, device=True)
+        # enough own messages to re-send everything an undetected link loss could swallow
+        self.pubsub.router.config.own_replay_max = _clamp(
+            REPLAY_COVER_MS // max(self.interval_ms, 1) + 2, router_mod.OWN_REPLAY_MAX_DEVICE, REPLAY_MAX)
         self.pubsub.subscribe(self.cfg["command_topic"])
         self.node.connection_listeners.append(self._on_connection)
         self.emit("started", {"peerId": self.peer_id, "link": self.cfg["link"], "topic": self.topic,
@@ -269,6 +281,7 @@ class SensorApp:
         if not conn.closed:
             await self._closed_ev.wait()
         self.conn = None
+        self._replay_due = True
         self.emit("disconnected", {"reason": "connection closed", "queued": len(self.queue)})
 
     # ---- readings ---------------------------------------------------------------------------
@@ -325,11 +338,32 @@ class SensorApp:
         while not self._stopped:
             self._ready_ev.clear()
             await self._ready_ev.wait()
+            if self._replay_due and self._ready():
+                await self._replay()
             while self.queue and self._ready():
                 seq, t, value, unit = self.queue.pop(0)
                 self._publish(seq, t, value, unit)
                 # let the pubsub writer run between queued readings (its buffers are small)
                 await asyncio.sleep(0)
+
+    async def _replay(self):
+        # Readings published while the old link was dying (before we noticed) were lost with
+        # it: send our recent signed messages again, the very same bytes, in small batches that
+        # fit the pubsub queue. The gateway and subscribers drop the ones they already had as
+        # duplicates (same message id), so each reading still arrives exactly once.
+        self._replay_due = False
+        router = self.pubsub.router
+        since = now_ms() - REPLAY_WINDOW_MS  # the router's clock (pubsub_driver passes now_ms)
+        total = 0
+        while self._ready():
+            n = router.replay_own(since, now_ms(), total, REPLAY_BATCH)
+            self.pubsub._flush()
+            total += n
+            if n < REPLAY_BATCH:
+                break
+            await _sleep_ms(REPLAY_PAUSE_MS)
+        if total:
+            self.emit("replayed", {"count": total})
 
     def _publish(self, seq, t, value, unit):
         reading = {"dev": self.peer_id, "seq": seq, "t": t, "v": value, "unit": unit}

@@ -222,6 +222,7 @@ class DeviceProc(Proc):
         self.config_path = config_path
         self.line = None           # PtyLine of a serial device
         self.boot = 0              # restarts (reboots) so far
+        self.replayed = 0          # own messages re-sent after reconnects (all boots)
         self.reset_counts()
 
     def reset_counts(self):
@@ -244,6 +245,8 @@ class DeviceProc(Proc):
             self.connected = False
         elif e == "command":
             self.commands.append(ev)
+        elif e == "replayed":
+            self.replayed += ev.get("count", 0)
         elif e == "stats":
             self.stats = ev
             hp = ev.get("heap_peak") or 0
@@ -471,7 +474,7 @@ class Fleet:
             line.close()
 
     def cleanup(self):
-        if self._own_dir:
+        if self._own_dir and not os.environ.get("MICROP2P_KEEP_FLEET_DIR"):
             shutil.rmtree(self.dir, ignore_errors=True)
 
     # ---- reporting -----------------------------------------------------------------------------

@@ -182,14 +182,17 @@ def test_serial_faults_unplug_and_reboot():
             assert len(published[b]) == len(set(published[b])), "device published a seq twice"
             extra = boots[b] - set(published[b])
             assert not extra, "js got readings never published: %s" % extra
-        # exactly once, except readings handed to a session that was already dead (published
-        # between the long unplug and the device noticing it) and those cut by the reboot
+        # Exactly once. Readings handed to the session that was already dead (published between
+        # the long unplug and the device noticing it) are recovered by the device's replay of its
+        # own recent messages after reconnecting; only the last few before the power cut, which
+        # died with the device's RAM, may be missing.
         unplug_window = set(s for _, s in ser.published[marks["unplug"][0]:marks["down"]])
         lost0 = set(published[0]) - boots[0]
-        lost_outside = lost0 - unplug_window - set(published[0][pub_boot0 - 4:])
+        lost_outside = lost0 - set(published[0][pub_boot0 - 4:])
         print("serial device: boot0 published %d, lost %d (%s), in the dead-session window %d; boot1 published %d, received %d" % (
             len(published[0]), len(lost0), sorted(lost0), len(unplug_window), len(published[1]), len(boots[1])))
-        assert not lost_outside, "readings lost outside the link outages: %s" % sorted(lost_outside)
+        assert not lost_outside, "readings lost outside the power cut: %s" % sorted(lost_outside)
+        assert ser.replayed > 0, "the device did not replay its recent messages after the long unplug"
         assert set(published[1]) == boots[1], "after the reboot not every reading arrived"
         assert len(published[1]) >= 3
         assert fleet.device("serial-1").named("command")

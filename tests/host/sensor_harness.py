@@ -24,7 +24,7 @@ COMMANDS = "sensors/commands"
 # Smallest heaps measured for the full app (TCP, Noise, yamux, gossipsub) on the 64-bit unix port:
 # 312 KiB with the .mpy build, 371 KiB from .py source. The tests run with some margin.
 DEVICE_HEAP_MPY = "360K"
-DEVICE_HEAP_PY = "420K"
+DEVICE_HEAP_PY = "480K"  # compiling the .py sources on the device needs room beyond the .mpy case
 EVENT_WAIT_S = 30
 
 _build_dir = None

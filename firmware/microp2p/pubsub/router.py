@@ -45,6 +45,11 @@ MAX_PENDING_VALIDATIONS = 1024     # messages waiting for report_validation
 MAX_PENDING_VALIDATIONS_DEVICE = 4
 VALIDATION_TIMEOUT_MS = 30000      # a pending validation not reported by then is ignored
 SEEN_TTL_MS = 120000
+# Our own recent messages kept for replay_own() (device profile only): a link that dies silently
+# swallows what was published before the loss was noticed; sending the very same signed bytes
+# again after the reconnect recovers them, and every seen cache drops the copies that had arrived.
+OWN_REPLAY_MAX = 0
+OWN_REPLAY_MAX_DEVICE = 8
 
 
 class PubSubConfig:
@@ -72,6 +77,7 @@ class PubSubConfig:
         # First seqno (int). Drivers with a wall clock should pass time-in-ns, as go/js do: kubo
         # drops seqnos that do not grow across a publisher's restarts. None: random start.
         self.seqno_start = None
+        self.own_replay_max = OWN_REPLAY_MAX
 
     def _device(self):
         self.max_seen = MAX_SEEN_DEVICE
@@ -85,6 +91,7 @@ class PubSubConfig:
         self.max_messages_per_rpc = MAX_MESSAGES_PER_RPC_DEVICE
         self.max_peer_messages_per_heartbeat = MAX_PEER_MESSAGES_PER_HEARTBEAT_DEVICE
         self.max_pending_validations = MAX_PENDING_VALIDATIONS_DEVICE
+        self.own_replay_max = OWN_REPLAY_MAX_DEVICE
         return self
 
     @classmethod
@@ -171,6 +178,7 @@ class Router:
             s[0] &= 0x7F
         self._seqno = s
         self._sbuf = bytearray(R.SIGN_PREFIX)  # reused signing/encoding buffer for publish
+        self._own_recent = []  # [(ms, mid, topic, encoded)] newest last, own_replay_max at most
 
     @classmethod
     def default_config(cls):
@@ -569,7 +577,32 @@ class Router:
             self._count("publish_duplicates")
             return mid
         self._publish_out(enc, mid, topic)
+        keep = self.config.own_replay_max
+        if keep:
+            recent = self._own_recent
+            recent.append((now_ms, mid, topic, enc))
+            if len(recent) > keep:
+                recent.pop(0)
         return mid
+
+    def replay_own(self, since_ms, now_ms, skip=0, limit=0):
+        """Send again, byte for byte, our own messages published at or after since_ms (kept when
+        config.own_replay_max > 0). Call after a reconnect: same signature and id, so a peer that
+        already has one drops it as a duplicate. since_ms should lie within the seen TTL.
+        skip/limit replay a batch (oldest first) so a device can pace a long replay through its
+        small per-peer queue. Returns how many were sent."""
+        self.now = now_ms
+        n = 0
+        for t, mid, topic, enc in self._own_recent:
+            if t - since_ms >= 0:
+                if skip:
+                    skip -= 1
+                    continue
+                self._publish_out(enc, mid, topic)
+                n += 1
+                if n == limit:
+                    break
+        return n
 
     def _publish_out(self, enc, mid, topic):
         raise NotImplementedError
