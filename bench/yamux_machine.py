@@ -9,28 +9,7 @@
 import sys
 import gc
 
-try:
-    from time import ticks_us, ticks_diff
-
-    def now_s():
-        return ticks_us() / 1e6
-
-    def elapsed(t0):
-        return ticks_diff(ticks_us(), int(t0 * 1e6)) / 1e6
-except ImportError:
-    from time import perf_counter as now_s
-
-    def elapsed(t0):
-        return now_s() - t0
-
-
-def _dir(p):
-    i = p.rfind("/")
-    return p[:i] if i > 0 else "."
-
-
-ROOT = _dir(_dir(sys.argv[0])) if "/" in sys.argv[0] else ".."
-sys.path.insert(0, ROOT + "/firmware")
+from benchenv import now_s, elapsed, ROOT, MICROPYTHON  # noqa: E402,F401
 
 from microp2p.yamux import Session, Config, device_config  # noqa: E402
 
