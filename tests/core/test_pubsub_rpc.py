@@ -205,3 +205,22 @@ def test_msg_id_functions():
     assert R.default_msg_id(m) == b"F12345678"
     assert len(R.content_msg_id(m)) == 32
     assert R.content_msg_id(m) == R.content_msg_id({"data": b"x"})
+
+
+def test_verify_from_canonical_encoding_matches_and_rejects_tampering():
+    # The router verifies with the signed part cut from the message's canonical encoding.
+    for include_key in (False, True):
+        m, sk, pid = _signed(3, include_key=include_key)
+        enc = bytes(R.encode_message(m))
+        assert R.signed_part(m, enc) == bytes(R.signing_bytes(m))
+        assert R.verify_message(m, enc) == pid
+        bad = dict(m)
+        bad["data"] = m["data"] + b"!"
+        try:
+            R.verify_message(bad, bytes(R.encode_message(bad)))
+            raise AssertionError("tampered message verified")
+        except AuthError:
+            pass
+    rpc = R.decode_rpc(bytes.fromhex(JS_RPC_HEX))
+    (m,) = rpc["publish"]
+    assert str(R.verify_message(m, bytes(R.encode_message(m)))) == JS_PEER

@@ -445,16 +445,18 @@ class Router:
             self._reject(peer, None, topic, "self origin")
             return
         self._on_first_seen(peer, msg, mid, topic, now_ms)
+        # Encoded once, canonically: forwarded as is, and its first fields are what the
+        # signature covers.
+        enc = bytes(R.encode_message(msg))
         if self.signing:
             # Checked before marking seen: a forged copy must not block the real message.
             try:
-                R.verify_message(msg)
+                R.verify_message(msg, enc)
             except AuthError:
                 self._reject(peer, None, topic, "bad signature")
                 return
         self.seen.add(mid, now_ms)
         self._on_validating(peer, mid, topic, now_ms)
-        enc = bytes(R.encode_message(msg))
         msg["id"] = mid
         fn = self.validators.get(topic)
         result = ACCEPT if fn is None else fn(topic, msg, peer.id)

@@ -8,7 +8,7 @@
 #   b"libp2p-pubsub:" + Message encoded canonically (field-number order, minimal varints)
 #   with the `signature` and `key` fields left out.
 # pb.encode is canonical, so re-encoding a decoded message reproduces what a go/js signer signed.
-from microp2p import pb, varint
+from microp2p import pb, varint, keys, peerid
 from microp2p.errors import DecodeError, LimitError, AuthError, SCOPE_STREAM
 
 SUBOPTS = ((1, "subscribe", pb.Z, False), (2, "topicid", pb.S, False))
@@ -201,27 +201,55 @@ def check_strict_nosign_fields(msg):
         raise AuthError("StrictNoSign message carries author fields", SCOPE_STREAM)
 
 
-def verify_message(msg):
+# Keys inlined in `from` peer ids, decoded once per author (a router hears few authors, often).
+MAX_AUTHOR_KEYS = 256
+_author_keys = {}
+
+
+def _author_key(from_bytes):
+    """(PeerId, Ed25519PublicKey) of an author whose key is inlined in its peer id."""
+    known = _author_keys.get(from_bytes)
+    if known is None:
+        pid = peerid.PeerId.from_bytes(from_bytes)
+        pub = pid.public_key()
+        if pub is None:
+            raise AuthError("no key: from is not an inlined key and key is absent", SCOPE_STREAM)
+        if len(_author_keys) >= MAX_AUTHOR_KEYS:
+            _author_keys.clear()
+        known = _author_keys[from_bytes] = (pid, pub)
+    return known
+
+
+def signed_part(msg, enc):
+    """The bytes a message's signature covers, cut from its canonical encoding enc (fields 1-4
+    come first, then signature and key): saves encoding the message a second time."""
+    tail = 0
+    for name in ("signature", "key"):
+        v = msg.get(name)
+        if v is not None:
+            tail += 1 + len(varint.encode(len(v))) + len(v)
+    return SIGN_PREFIX + bytes(memoryview(enc)[:len(enc) - tail])
+
+
+def verify_message(msg, enc=None):
     """Verify a StrictSign message; raise AuthError (or DecodeError for garbled ids/keys).
 
     The signing key is msg['key'] when present (it must hash to `from`), else the key inlined in
-    the `from` peer id."""
-    from microp2p import keys, peerid
+    the `from` peer id. enc: the message's canonical encoding when the caller has it."""
     check_strict_sign_fields(msg)
     try:
-        pid = peerid.PeerId.from_bytes(msg["from"])
         key_pb = msg.get("key")
         if key_pb is not None:
+            pid = peerid.PeerId.from_bytes(msg["from"])
             pub = keys.public_key_from_protobuf(key_pb)
             if peerid.PeerId.from_public_key(pub) != pid:
                 raise AuthError("message key does not match from", SCOPE_STREAM)
         else:
-            pub = pid.public_key()
-            if pub is None:
-                raise AuthError("no key: from is not an inlined key and key is absent", SCOPE_STREAM)
+            pid, pub = _author_key(bytes(msg["from"]))
     except (DecodeError, LimitError) as e:
         e.scope = SCOPE_STREAM
         raise AuthError("bad from/key: %s" % e, SCOPE_STREAM)
-    if not pub.verify(bytes(signing_bytes(msg)), msg["signature"]):
+    signed = signed_part(msg, enc) if enc is not None else bytes(signing_bytes(msg))
+    if not pub.verify(signed, msg["signature"]):
         raise AuthError("bad message signature", SCOPE_STREAM)
     return pid
