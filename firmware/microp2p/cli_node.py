@@ -50,7 +50,8 @@ def parse_args(argv):
     while i < len(argv):
         a = argv[i]
         if a in ("-h", "--help"):
-            raise SystemExit(USAGE)
+            opts["help"] = True
+            return opts
         if a == "--device":
             opts["device"] = True
             i += 1
@@ -412,6 +413,9 @@ def main(argv=None):
     except ValueError as e:
         sys.stderr.write(str(e) + "\n")
         return 2
+    if opts.get("help"):
+        print(USAGE)
+        return 0
     runner = Runner(opts)
     if not MICROPYTHON:
         import signal
