@@ -73,3 +73,14 @@ def now_ms():
     _elapsed += ticks_diff(t, _last_ticks)
     _last_ticks = t
     return _elapsed
+
+
+def join_head(frames, limit):
+    """(chunk, count, size): the first frames of the list joined while the total stays within
+    limit (always at least one frame). Writers use it to send several small frames at once."""
+    k = 1
+    size = len(frames[0])
+    while k < len(frames) and size + len(frames[k]) <= limit:
+        size += len(frames[k])
+        k += 1
+    return (frames[0] if k == 1 else b"".join(frames[:k])), k, size

@@ -9,7 +9,7 @@
 # Backpressure is "stop reading": the reader pauses while the streams hold more unconsumed bytes
 # than the node's budget, and writers wait while the socket's output exceeds its cap.
 from microp2p import crypto, mss, noise, yamux, identify, ping, envelope
-from microp2p.compat import asyncio, ticks_ms, ticks_us, ticks_diff, now_ms, print_exc, TimeoutError, MICROPYTHON
+from microp2p.compat import asyncio, join_head, ticks_ms, ticks_us, ticks_diff, now_ms, print_exc, TimeoutError, MICROPYTHON
 from microp2p.errors import ProtocolError, LimitError, AuthError, SCOPE_STREAM, MicroP2PError
 from microp2p.keys import Ed25519PrivateKey
 from microp2p.multiaddr import Multiaddr
@@ -369,12 +369,7 @@ class Connection:
                     # write them as one: one syscall and one wakeup of the peer instead of several.
                     await asyncio.sleep(0)
                     out = self._out
-                    k = 1
-                    size = len(out[0])
-                    while k < len(out) and size + len(out[k]) <= WRITE_COALESCE_MAX:
-                        size += len(out[k])
-                        k += 1
-                    chunk = out[0] if k == 1 else b"".join(out[:k])
+                    chunk, k, _ = join_head(out, WRITE_COALESCE_MAX)
                     self._out = out[k:]
                 else:
                     chunk = out.pop(0)

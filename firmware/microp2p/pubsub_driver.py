@@ -7,7 +7,7 @@
 #   - a writer task owns our outbound stream and writes what router.outgoing() hands out;
 #   - an inbound handler feeds the peer's stream bytes into router.feed().
 # Time goes in through tick() every TICK_MS; the router decides when a heartbeat is due.
-from microp2p.compat import asyncio, now_ms, print_exc
+from microp2p.compat import asyncio, join_head, now_ms, print_exc
 from microp2p.errors import ProtocolError
 from microp2p.pubsub import rpc as R
 
@@ -125,12 +125,7 @@ class PubSub:
                     po.wake.clear()
                     await po.wake.wait()
                 frames = po.frames
-                k = 1
-                size = len(frames[0])
-                while k < len(frames) and size + len(frames[k]) <= join_max:
-                    size += len(frames[k])
-                    k += 1
-                chunk = frames[0] if k == 1 else b"".join(frames[:k])
+                chunk, k, size = join_head(frames, join_max)
                 await st.write(chunk)
                 # taken off the queue only once written: a failed write leaves them for a reopen
                 del frames[:k]
