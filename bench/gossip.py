@@ -134,7 +134,7 @@ def profile_microp2p():
 MPY_SNIPPET = r"""
 import gc, sys
 from time import ticks_us, ticks_diff
-from microp2p import keys, peerid
+from microp2p.identity import keys, peerid
 from microp2p.pubsub import rpc as R
 from microp2p.pubsub.gossipsub import GossipSub, GossipSubConfig
 N = %d

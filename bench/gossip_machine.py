@@ -13,7 +13,8 @@ from benchenv import now_s, elapsed, ROOT, MICROPYTHON  # noqa: E402,F401
 if not MICROPYTHON:
     import microp2p_host  # noqa: F401  (native crypto backend)
 
-from microp2p import crypto, keys, peerid  # noqa: E402
+from microp2p import crypto  # noqa: E402
+from microp2p.identity import keys, peerid
 from microp2p.pubsub import rpc as R  # noqa: E402
 from microp2p.pubsub.gossipsub import GossipSub, GossipSubConfig  # noqa: E402
 

@@ -17,7 +17,9 @@ from benchenv import now_s, elapsed, ROOT, MICROPYTHON  # noqa: E402,F401
 if not MICROPYTHON:
     import microp2p_host  # noqa: F401  installs the native crypto backend
 
-from microp2p import noise, keys, crypto  # noqa: E402
+from microp2p.conn import noise  # noqa: E402
+from microp2p.identity import keys
+from microp2p import crypto
 
 I_ID = keys.Ed25519PrivateKey.from_seed(bytes(range(32)))
 R_ID = keys.Ed25519PrivateKey.from_seed(bytes(range(32, 64)))

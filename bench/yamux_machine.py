@@ -11,7 +11,7 @@ import gc
 
 from benchenv import now_s, elapsed, ROOT, MICROPYTHON  # noqa: E402,F401
 
-from microp2p.yamux import Session, Config, device_config  # noqa: E402
+from microp2p.conn.yamux import Session, Config, device_config  # noqa: E402
 
 MIB = 1024 * 1024
 WRITE = 64 * 1024  # what the application hands to send() at a time

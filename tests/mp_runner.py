@@ -31,6 +31,7 @@ def main(argv):
     root = _dirname(here) if here != "." else ".."
     core = here + "/core"
     sys.path.insert(0, root + "/firmware")
+    sys.path.insert(0, root + "/host")  # microp2p_sim (portable simulators); microp2p_host is CPython-only
     sys.path.insert(0, core)
     files = argv[1:]
     only = None

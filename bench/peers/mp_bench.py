@@ -20,10 +20,11 @@ try:
 except ImportError:
     pass
 
-from microp2p.compat import asyncio, ticks_us, ticks_diff, MICROPYTHON
-from microp2p import node as nodemod
-from microp2p.keys import Ed25519PrivateKey
-from microp2p.multiaddr import Multiaddr
+from microp2p.aio import asyncio, MICROPYTHON
+from microp2p.clock import ticks_us, ticks_diff
+from microp2p.io import node as nodemod
+from microp2p.identity.keys import Ed25519PrivateKey
+from microp2p.codec.multiaddr import Multiaddr
 
 SINK = "/microp2p/bench/sink/1.0.0"
 CHUNK = 65536            # bytes per write when pushing

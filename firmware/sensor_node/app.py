@@ -18,14 +18,16 @@ import gc
 import json
 import sys
 
-from microp2p import cbor, keys
-from microp2p import node as nodemod
-from microp2p import pubsub_driver
+from microp2p.codec import cbor
+from microp2p.identity import keys
+from microp2p.io import node as nodemod
+from microp2p.io import pubsub as pubsub_driver
 from microp2p.pubsub import router as router_mod
-from microp2p.compat import asyncio, ticks_ms, ticks_diff, ticks_add, now_ms, print_exc, MICROPYTHON, TimeoutError
+from microp2p.aio import asyncio, print_exc, MICROPYTHON, TimeoutError
+from microp2p.clock import ticks_ms, ticks_diff, ticks_add, now_ms, wall_ms
 from microp2p.errors import ProtocolError, UsageError
-from microp2p.multiaddr import Multiaddr
-from microp2p.peerid import PeerId
+from microp2p.codec.multiaddr import Multiaddr
+from microp2p.identity.peerid import PeerId
 from sensor_node import sensors
 
 DEFAULTS = {
@@ -63,14 +65,6 @@ REPLAY_MAX = 32           # ... but never more than this many
 
 def _sleep_ms(ms):
     return asyncio.sleep(ms / 1000)
-
-
-def wall_ms():
-    import time
-    try:
-        return time.time_ns() // 1000000
-    except AttributeError:
-        return int(time.time() * 1000)
 
 
 def load_config(path):
@@ -222,7 +216,7 @@ class SensorApp:
             await self._hold(conn)
 
     async def _serial_loop(self):
-        from microp2p import serial
+        from microp2p.io import serial
         r, w = self._open_serial(serial)
         port = serial.SerialPort(r, w, {"baud": int(self.cfg["baud"])})
         port.start()

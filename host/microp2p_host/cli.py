@@ -6,9 +6,9 @@ import os
 import sys
 
 import microp2p_host  # noqa: F401  (installs the native crypto backend)
-from microp2p import keys
+from microp2p.identity import keys
 from microp2p.errors import MicroP2PError
-from microp2p.peerid import PeerId
+from microp2p.identity.peerid import PeerId
 
 EXIT_OK = 0
 EXIT_FAIL = 1  # the command could not do its job (unreadable key, file exists...)
@@ -98,7 +98,7 @@ def run_keygen(args):
 
 def run_node_passthrough(argv):
     """`microp2p node ...`: the portable node runner (the same code MicroPython runs)."""
-    from microp2p import cli_node
+    from microp2p import cli as cli_node
     return cli_node.main(argv)
 
 
@@ -111,8 +111,8 @@ def add_ping_args(p):
 
 def run_ping(args):
     import asyncio
-    from microp2p import node as nodemod
-    from microp2p.multiaddr import Multiaddr
+    from microp2p.io import node as nodemod
+    from microp2p.codec.multiaddr import Multiaddr
 
     try:
         maddr = Multiaddr.from_string(args.addr)

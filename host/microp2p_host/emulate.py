@@ -18,8 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from microp2p import keys
-from microp2p.peerid import PeerId
+from microp2p.identity import keys
+from microp2p.identity.peerid import PeerId
 
 ROOT = Path(__file__).resolve().parents[2]
 FIRMWARE = ROOT / "firmware"

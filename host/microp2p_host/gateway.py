@@ -25,10 +25,11 @@ import sys
 import time
 import tomllib
 
-from microp2p import keys, node as nodemod, pubsub_driver
-from microp2p.compat import print_exc
-from microp2p.multiaddr import Multiaddr
-from microp2p.peerid import PeerId
+from microp2p.identity import keys
+from microp2p.io import node as nodemod, pubsub as pubsub_driver
+from microp2p.aio import print_exc
+from microp2p.codec.multiaddr import Multiaddr
+from microp2p.identity.peerid import PeerId
 
 DEFAULT_TOPICS = ("sensors/readings", "sensors/commands")
 DEFAULT_BAUD = 115200

@@ -1,7 +1,7 @@
 # An emulated serial cable between two programs on one host: two pseudo-terminal pairs and a
 # relay between their master ends. Each program opens its slave end by path, like a UART
 # (`gateway_path` for the gateway, `device_path` for the MicroPython device). A pty has no baud
-# rate, so the relay clocks bytes through microp2p.serial_sim.FaultyWire at the simulated baud
+# rate, so the relay clocks bytes through microp2p_sim.serial_sim.FaultyWire at the simulated baud
 # rate; the same wires inject byte faults (flip/drop/duplicate at `error_rate`) and unplugs.
 #
 #   line = PtyLine(115200, error_rate=1e-3, seed=7)
@@ -16,7 +16,7 @@ import os
 import time
 import tty
 
-from microp2p.serial_sim import FaultyWire, XorShift32, WIRE_QUEUE_MAX
+from microp2p_sim.serial_sim import FaultyWire, XorShift32, WIRE_QUEUE_MAX
 
 READ_CHUNK = 4096
 CLOCK_MS = 2           # relay clock granularity

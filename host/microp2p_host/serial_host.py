@@ -11,7 +11,7 @@ import errno
 import os
 import tty
 
-from microp2p.serial import SerialPort
+from microp2p.io.serial import SerialPort
 
 
 class FdStream:

@@ -22,7 +22,7 @@ FIRMWARE_DIR = os.path.join(ROOT, "firmware")
 PACKAGES = ("microp2p", "sensor_node")
 BOOT_FILE = ("sensor_node", "main.py")    # copied to the board root as main.py, kept as source
 # Not needed on a device: the host CLI runner and the test-only line fault simulator.
-DEVICE_EXCLUDE = ("microp2p/cli_node.py", "microp2p/serial_sim.py")
+DEVICE_EXCLUDE = ("microp2p/cli.py", "microp2p/node.py")
 VIPER_MODULES = ("microp2p/crypto/accel_viper.py",)
 CONFIG_NAME = "config.json"
 KEY_NAME = "device.key"
@@ -178,8 +178,8 @@ def device_config(board, gateway=None, link=None, serial_port=None, baud=None, i
 
 def provision(board, out_dir, write_key_file, **kw):
     """New identity + config in out_dir. Returns (peer id string, config dict)."""
-    from microp2p import keys
-    from microp2p.peerid import PeerId
+    from microp2p.identity import keys
+    from microp2p.identity.peerid import PeerId
 
     cfg = device_config(board, **kw)
     os.makedirs(out_dir, mode=0o700, exist_ok=True)

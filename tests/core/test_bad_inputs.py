@@ -1,9 +1,10 @@
 # Every parser of outside input, fed the shared hostile corpus plus mutations of valid inputs:
 # it may succeed, or raise a ProtocolError subclass -- never IndexError, ValueError, KeyError,
 # UnicodeError, TypeError or MemoryError.
-from microp2p import varint, pb, multibase, multihash, cid, keys, envelope
-from microp2p.multiaddr import Multiaddr
-from microp2p.peerid import PeerId
+from microp2p.codec import varint, pb, multibase, multihash, cid
+from microp2p.identity import keys, envelope
+from microp2p.codec.multiaddr import Multiaddr
+from microp2p.identity.peerid import PeerId
 from microp2p.errors import ProtocolError
 import vectors_bad
 

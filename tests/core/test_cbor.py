@@ -1,6 +1,6 @@
-# microp2p.cbor: RFC 8949 Appendix A vectors for the subset, determinism, and strictness at every
+# microp2p.codec.cbor: RFC 8949 Appendix A vectors for the subset, determinism, and strictness at every
 # edge a remote can push on (commands arrive as CBOR from the network).
-from microp2p import cbor
+from microp2p.codec import cbor
 from microp2p.errors import DecodeError, LimitError, UsageError, ProtocolError
 
 

@@ -1,9 +1,10 @@
 # Signed envelopes and peer records against envelopes made by go-libp2p (record.Seal) and
 # rust-libp2p, plus our own seal/open round trips and tampering.
-from microp2p import envelope, keys, pb
-from microp2p.envelope import PeerRecord
-from microp2p.multiaddr import Multiaddr
-from microp2p.peerid import PeerId
+from microp2p.identity import envelope, keys
+from microp2p.codec import pb
+from microp2p.identity.envelope import PeerRecord
+from microp2p.codec.multiaddr import Multiaddr
+from microp2p.identity.peerid import PeerId
 from microp2p.errors import AuthError, DecodeError
 
 # go-libp2p-core record/envelope_test.go interop vector: domain "libp2p-testing"

@@ -78,7 +78,7 @@ def test_validator_reject_stops_forwarding():
 
 
 def test_signed_floodsub():
-    from microp2p import keys, peerid
+    from microp2p.identity import keys, peerid
     sks = [keys.Ed25519PrivateKey.from_seed(bytes([i + 9] * 32)) for i in range(2)]
     ids = [peerid.PeerId.from_public_key(k.public_key) for k in sks]
     net = Net(2, config_fn=lambda i: PubSubConfig(), proto=R.FLOODSUB, cls=FloodSub, ids=ids, keys=sks)

@@ -4,7 +4,7 @@
 #    back; that is a duplicate, not an offence (scoring it got js peers pruned from our mesh);
 #  - js names signed messages key-protobuf + seqno, go/py (and we) from + seqno: IDONTWANT /
 #    IHAVE / IWANT ids from js must be understood, and ids we send a js peer must be in its form.
-from microp2p import keys, peerid
+from microp2p.identity import keys, peerid
 from microp2p.pubsub import rpc as R
 from microp2p.pubsub.gossipsub import GossipSub, GossipSubConfig
 from pubsub_net import is_message_frame, body_of

@@ -154,7 +154,7 @@ def test_scoring_penalises_invalid_and_graylists():
 
 
 def test_invalid_signature_penalised_not_marked_seen():
-    from microp2p import keys, peerid
+    from microp2p.identity import keys, peerid
     sk = keys.Ed25519PrivateKey.from_seed(bytes([7] * 32))
     pid = peerid.PeerId.from_public_key(sk.public_key)
     cfg = GossipSubConfig()
@@ -450,7 +450,7 @@ def test_gossipsub_serves_floodsub_peers():
 
 
 def test_self_origin_and_policy_violations_rejected():
-    from microp2p import keys, peerid
+    from microp2p.identity import keys, peerid
     sk = keys.Ed25519PrivateKey.from_seed(bytes([3] * 32))
     me = peerid.PeerId.from_public_key(sk.public_key)
     a = GossipSub(me, sk, GossipSubConfig(), 0)
@@ -471,7 +471,7 @@ def test_self_origin_and_policy_violations_rejected():
 
 
 def test_signed_messages_across_network():
-    from microp2p import keys, peerid
+    from microp2p.identity import keys, peerid
     sks = [keys.Ed25519PrivateKey.from_seed(bytes([i + 1] * 32)) for i in range(3)]
     ids = [peerid.PeerId.from_public_key(k.public_key) for k in sks]
     net = Net(3, config_fn=lambda i: GossipSubConfig(), ids=ids, keys=sks, seed=23)

@@ -1,6 +1,8 @@
-from microp2p import identify, keys, pb, varint, envelope
-from microp2p.peerid import PeerId
-from microp2p.multiaddr import Multiaddr
+from microp2p.proto import identify
+from microp2p.identity import keys, envelope
+from microp2p.codec import pb, varint
+from microp2p.identity.peerid import PeerId
+from microp2p.codec.multiaddr import Multiaddr
 from microp2p.errors import ProtocolError, DecodeError, LimitError, AuthError, SCOPE_STREAM
 from pairs import raises
 

@@ -1,7 +1,9 @@
 # Keys and peer IDs against libp2p/specs peer-ids/peer-ids.md test vectors and peer IDs published
 # next to their private keys by other libp2p users (js-libp2p, go-libp2p).
-from microp2p import keys, crypto, multihash
-from microp2p.peerid import PeerId
+from microp2p.identity import keys
+from microp2p import crypto
+from microp2p.codec import multihash
+from microp2p.identity.peerid import PeerId
 from microp2p.errors import DecodeError
 import vectors_multiaddr as VM
 

@@ -1,4 +1,4 @@
-from microp2p import mss
+from microp2p.conn import mss
 from microp2p.errors import ProtocolError, DecodeError, LimitError, UsageError
 from microp2p.errors import SCOPE_STREAM, SCOPE_CONNECTION
 from pairs import MachinePair, raises

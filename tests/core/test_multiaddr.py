@@ -1,6 +1,6 @@
 # Multiaddr codec against go-multiaddr's vectors (see vectors_multiaddr.py) and our own.
-from microp2p.multiaddr import Multiaddr, SERIAL_CODE
-from microp2p.peerid import PeerId
+from microp2p.codec.multiaddr import Multiaddr, SERIAL_CODE
+from microp2p.identity.peerid import PeerId
 from microp2p.errors import DecodeError
 import vectors_multiaddr as V
 

@@ -1,6 +1,6 @@
 # multibase / multihash / cid: spec vectors (multiformats/multibase test vectors "yes mani !"),
 # Bitcoin base58 vectors, and strictness.
-from microp2p import multibase, multihash, cid
+from microp2p.codec import multibase, multihash, cid
 from microp2p.errors import DecodeError, UsageError
 
 YES = b"yes mani !"

@@ -1,7 +1,8 @@
 # noise-libp2p handshake + transport machines. Handshakes are costly on MicroPython's pure
 # crypto, so this file runs about ten of them; transport-only tests build Transports directly.
-from microp2p import noise, keys
-from microp2p.peerid import PeerId
+from microp2p.conn import noise
+from microp2p.identity import keys
+from microp2p.identity.peerid import PeerId
 from microp2p.errors import ProtocolError, DecodeError, LimitError, AuthError, UsageError
 from pairs import raises
 

@@ -1,4 +1,4 @@
-from microp2p import ping
+from microp2p.proto import ping
 from microp2p.errors import ProtocolError, DecodeError, UsageError, SCOPE_STREAM
 
 

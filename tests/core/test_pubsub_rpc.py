@@ -1,5 +1,6 @@
 # Pubsub RPC codec, framing and message signing (both runtimes).
-from microp2p import keys, peerid, pb
+from microp2p.identity import keys, peerid
+from microp2p.codec import pb
 from microp2p.errors import AuthError, LimitError, ProtocolError, SCOPE_STREAM
 from microp2p.pubsub import rpc as R
 

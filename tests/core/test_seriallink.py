@@ -1,8 +1,8 @@
 # Serial link: framing (COBS + CRC-32) and the reliable link machine, on a simulated faulty wire.
 # Runs under pytest (CPython) and tests/mp_runner.py (MicroPython).
-from microp2p import serial_frame as sf
-from microp2p.seriallink import Link, SEND_BUFFER_MAX, WINDOW_MAX
-from microp2p.serial_sim import XorShift32, FaultyWire, LinkPair, FLIP, DROP, DUP
+from microp2p.serial import frame as sf
+from microp2p.serial.link import Link, SEND_BUFFER_MAX, WINDOW_MAX
+from microp2p_sim.serial_sim import XorShift32, FaultyWire, LinkPair, FLIP, DROP, DUP
 
 BAUD = 115200
 

@@ -1,6 +1,6 @@
 # varint (multiformats unsigned-varint) and the schema-driven protobuf codec: strictness at every
 # edge a remote can push on.
-from microp2p import varint, pb
+from microp2p.codec import varint, pb
 from microp2p.errors import DecodeError, LimitError
 
 

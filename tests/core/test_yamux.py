@@ -1,5 +1,5 @@
-from microp2p import yamux
-from microp2p.yamux import (Session, Config, encode_header, TYPE_DATA, TYPE_WINDOW_UPDATE,
+from microp2p.conn import yamux
+from microp2p.conn.yamux import (Session, Config, encode_header, TYPE_DATA, TYPE_WINDOW_UPDATE,
                             TYPE_PING, TYPE_GO_AWAY, FLAG_SYN, FLAG_ACK, FLAG_FIN, FLAG_RST,
                             INITIAL_WINDOW)
 from microp2p.errors import ProtocolError, DecodeError, LimitError, UsageError

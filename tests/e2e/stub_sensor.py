@@ -8,11 +8,13 @@ import sys
 import json
 import asyncio
 
-from microp2p import node as nodemod, pubsub_driver, cbor, crypto
-from microp2p.keys import load_private_key
-from microp2p.multiaddr import Multiaddr
-from microp2p.peerid import PeerId
-from microp2p.compat import ticks_ms, ticks_diff
+from microp2p.io import node as nodemod, pubsub as pubsub_driver
+from microp2p.codec import cbor
+from microp2p import crypto
+from microp2p.identity.keys import load_private_key
+from microp2p.codec.multiaddr import Multiaddr
+from microp2p.identity.peerid import PeerId
+from microp2p.clock import ticks_ms, ticks_diff
 
 QUEUE_MAX_DEFAULT = 64
 RETRY_MS_MAX = 4000
@@ -111,7 +113,7 @@ class Device:
         retry = 250
         serial_port = None
         if self.cfg.get("link") == "serial":
-            from microp2p import serial
+            from microp2p.io import serial
             r, w = serial.open_tty(self.cfg["serial_port"])
             baud = int(self.cfg.get("baud", 115200))
             serial_port = serial.SerialPort(r, w, {"baud": baud}, throttle_baud=baud)

@@ -14,8 +14,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "interop"))
 from peers import start_peer  # noqa: E402
 import microp2p_host  # noqa: E402,F401
-from microp2p.keys import Ed25519PrivateKey  # noqa: E402
-from microp2p.peerid import PeerId  # noqa: E402
+from microp2p.identity.keys import Ed25519PrivateKey  # noqa: E402
+from microp2p.identity.peerid import PeerId  # noqa: E402
 
 CLI = [sys.executable, "-m", "microp2p_host.cli"]
 

@@ -10,8 +10,9 @@ import sys
 import tempfile
 
 import microp2p_host  # noqa: F401  (native crypto for the CPython side)
-from microp2p import crypto, node as nodemod, pubsub_driver
-from microp2p.peerid import PeerId
+from microp2p import crypto
+from microp2p.io import node as nodemod, pubsub as pubsub_driver
+from microp2p.identity.peerid import PeerId
 from microp2p.pubsub import rpc as R
 from microp2p_host import tooling
 from microp2p_host.cli import write_key_file

@@ -5,7 +5,7 @@ import sys
 import asyncio
 
 sys.path.insert(0, sys.argv[2])
-from microp2p import serial  # noqa: E402
+from microp2p.io import serial  # noqa: E402
 
 
 def on_event(e):

@@ -1,11 +1,11 @@
-# microp2p.cbor against PyPI cbor2 (an independent implementation), both directions, on generated
+# microp2p.codec.cbor against PyPI cbor2 (an independent implementation), both directions, on generated
 # values of the subset; plus: garbage never raises anything but ProtocolError.
 import math
 
 import cbor2
 from hypothesis import assume, given, settings, strategies as st
 
-from microp2p import cbor
+from microp2p.codec import cbor
 from microp2p.errors import ProtocolError
 
 ints = st.integers(min_value=-(1 << 64), max_value=(1 << 64) - 1)

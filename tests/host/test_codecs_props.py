@@ -5,10 +5,11 @@ import base64
 
 from hypothesis import given, settings, strategies as st
 
-from microp2p import varint, pb, multibase, multihash, cid, keys, envelope
+from microp2p.codec import varint, pb, multibase, multihash, cid
+from microp2p.identity import keys, envelope
 from microp2p.errors import ProtocolError, DecodeError
-from microp2p.multiaddr import Multiaddr
-from microp2p.peerid import PeerId
+from microp2p.codec.multiaddr import Multiaddr
+from microp2p.identity.peerid import PeerId
 
 SETTINGS = settings(max_examples=400, deadline=None)
 

@@ -3,8 +3,10 @@
 from hypothesis import given, settings, strategies as st
 
 import microp2p_host  # noqa: F401
-from microp2p import identify, keys, pb
-from microp2p.peerid import PeerId
+from microp2p.proto import identify
+from microp2p.identity import keys
+from microp2p.codec import pb
+from microp2p.identity.peerid import PeerId
 from microp2p.errors import ProtocolError, SCOPE_STREAM
 
 KEY = keys.Ed25519PrivateKey.from_seed(bytes(range(32)))

@@ -9,9 +9,9 @@ from hypothesis import given, settings, strategies as st, HealthCheck
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "core"))
 from pairs import YamuxPair, MachinePair, merge_data  # noqa: E402
 
-from microp2p import mss, yamux  # noqa: E402
+from microp2p.conn import mss, yamux  # noqa: E402
 from microp2p.errors import ProtocolError, SCOPE_STREAM, SCOPE_CONNECTION  # noqa: E402
-from microp2p.yamux import Session, Config, encode_header  # noqa: E402
+from microp2p.conn.yamux import Session, Config, encode_header  # noqa: E402
 
 SETTINGS = settings(max_examples=300, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])

@@ -4,8 +4,10 @@ import asyncio
 import os
 
 import microp2p_host  # noqa: F401  (native crypto)
-from microp2p import mss, noise, node as nodemod, yamux, varint
-from microp2p.keys import Ed25519PrivateKey
+from microp2p.conn import mss, noise, yamux
+from microp2p.io import node as nodemod
+from microp2p.codec import varint
+from microp2p.identity.keys import Ed25519PrivateKey
 
 
 def run(coro):
@@ -151,7 +153,7 @@ def test_wrong_peer_id_is_refused_by_the_dialer():
     async def go():
         server, client, conn, addr = await start_pair()
         impostor = Ed25519PrivateKey.from_seed(b"\x09" * 32)
-        from microp2p.peerid import PeerId
+        from microp2p.identity.peerid import PeerId
         wrong = PeerId.from_public_key(impostor.public_key)
         other = nodemod.Node(Ed25519PrivateKey.generate())
         try:

@@ -7,7 +7,8 @@ import sys
 from hypothesis import given, settings, strategies as st, HealthCheck
 
 import microp2p_host  # noqa: F401  native crypto: fast handshakes
-from microp2p import noise, keys
+from microp2p.conn import noise
+from microp2p.identity import keys
 from microp2p.errors import ProtocolError
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "core"))

@@ -145,7 +145,8 @@ def test_reference_matches_stored_vector():
 
 
 def _machine_transcript():
-    from microp2p import noise, keys
+    from microp2p.conn import noise
+    from microp2p.identity import keys
     i = noise.Handshake(True, keys.Ed25519PrivateKey.from_seed(vec.I_IDENTITY_SEED),
                         muxers=vec.I_MUXERS, static_private=vec.I_STATIC,
                         ephemeral_private=vec.I_EPHEMERAL)

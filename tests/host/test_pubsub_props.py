@@ -2,7 +2,7 @@
 # peer give only our typed errors, structured RPCs round-trip, and router state stays within caps.
 from hypothesis import given, settings, strategies as st
 
-from microp2p import keys, peerid
+from microp2p.identity import keys, peerid
 from microp2p.errors import ProtocolError
 from microp2p.pubsub import rpc as R
 from microp2p.pubsub.floodsub import FloodSub

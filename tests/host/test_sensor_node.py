@@ -32,7 +32,7 @@ def test_readings_signed_and_commands_obeyed():
             msgs = await gw.wait_messages(1)
             m = msgs[0]
             # signed by the device's own key, checked here independently of the router
-            assert str(__import__("microp2p.peerid", fromlist=["PeerId"]).PeerId.from_bytes(m["from"])) == peer
+            assert str(__import__("microp2p.identity.peerid", fromlist=["PeerId"]).PeerId.from_bytes(m["from"])) == peer
             assert verify_signature(m)
             tampered = dict(m)
             tampered["data"] = m["data"] + b"x"

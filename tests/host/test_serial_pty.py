@@ -2,14 +2,14 @@
 # (microp2p_host.serial_host) on one end, a real MicroPython unix-port process running
 # microp2p.serial (tests/host/serial_echo_device.py) on the other. A pty has no baud rate, so
 # 115200 baud is simulated: by both ends' write pacing, or by a relay in the middle that also
-# injects byte faults and unplugs (microp2p.serial_sim.FaultyWire in real time).
+# injects byte faults and unplugs (microp2p_sim.serial_sim.FaultyWire in real time).
 import asyncio
 import os
 import subprocess
 import time
 import tty
 
-from microp2p.serial_sim import XorShift32, FaultyWire
+from microp2p_sim.serial_sim import XorShift32, FaultyWire
 from microp2p_host.serial_host import FdStream, open_fd, open_serial
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

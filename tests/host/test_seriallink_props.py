@@ -3,9 +3,9 @@
 # never reordered), and it is complete soon after the faults stop.
 from hypothesis import given, settings, strategies as st, HealthCheck
 
-from microp2p import serial_frame as sf
-from microp2p.seriallink import Link
-from microp2p.serial_sim import XorShift32, FaultyWire, LinkPair, FLIP, DROP, DUP
+from microp2p.serial import frame as sf
+from microp2p.serial.link import Link
+from microp2p_sim.serial_sim import XorShift32, FaultyWire, LinkPair, FLIP, DROP, DUP
 
 BAUD = 115200
 DEAD_MS = 20000  # longer than any outage below: the session must survive all of them

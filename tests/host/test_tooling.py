@@ -73,10 +73,9 @@ def test_build_every_board():
             board = tooling.load_board(name)
             assert man["march"] == board["march"]
             paths = [x["path"] for x in man["files"]]
-            assert "main.py" in paths and "microp2p/node.mpy" in paths and "sensor_node/app.mpy" in paths
+            assert "main.py" in paths and "microp2p/io/node.mpy" in paths and "sensor_node/app.mpy" in paths
             assert "microp2p/crypto/accel_viper.mpy" in paths
-            assert ("microp2p/cli_node.mpy" in paths) == (name == "unix")
-            assert "microp2p/serial_sim.mpy" not in paths or name == "unix"
+            assert ("microp2p/cli.mpy" in paths) == (name == "unix")
             assert not [p for p in paths if p.endswith(".py") and p != "main.py"]
             total = 0
             for x in man["files"]:
@@ -104,7 +103,7 @@ def test_build_runs_on_the_unix_port():
     try:
         tooling.build(tooling.load_board("unix"), out)
         env = dict(os.environ, MICROPYPATH=out + ":.frozen")
-        code = ("from microp2p import cbor; import sensor_node.app as a; "
+        code = ("from microp2p.codec import cbor; import sensor_node.app as a; "
                 "print(cbor.decode(cbor.encode({'a': [1, -2, 1.5]})), a.DEFAULTS['topic'], cbor.__file__)")
         r = subprocess.run([MPY, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                            text=True, timeout=60)
@@ -247,14 +246,14 @@ def test_deploy_to_the_unix_port_with_mpremote():
                            "--device", dev, "--resume"])
         assert rc == 0, so + se
         assert not os.path.exists(os.path.join(board_fs, "microp2p", "microp2p"))
-        for p in ("main.py", "config.json", "device.key", "microp2p/node.mpy", "microp2p/crypto/pure.mpy",
+        for p in ("main.py", "config.json", "device.key", "microp2p/io/node.mpy", "microp2p/crypto/pure.mpy",
                   "microp2p/pubsub/gossipsub.mpy", "sensor_node/app.mpy"):
             got = os.path.join(board_fs, p)
             src = os.path.join(dev if p in ("config.json", "device.key") else b, p)
             with open(got, "rb") as f1, open(src, "rb") as f2:
                 assert f1.read() == f2.read(), p
         # the "board" imports what was deployed and reads its identity from its own files
-        code = ("from sensor_node import app; from microp2p import keys; from microp2p.peerid import PeerId; "
+        code = ("from sensor_node import app; from microp2p.identity import keys; from microp2p.identity.peerid import PeerId; "
                 "c = app.load_config('config.json'); "
                 "print('PEER', PeerId.from_public_key(keys.load_private_key(c['key_file']).public_key))")
         r = subprocess.run([sys.executable, "-m", "mpremote", "connect", relay.device, "resume", "exec", code],

@@ -20,7 +20,7 @@ from peers import ROOT, start_peer
 sys.path.insert(0, str(ROOT / "firmware"))
 import microp2p_host  # noqa: E402,F401  (native crypto for the signature re-checks)
 from microp2p.errors import AuthError  # noqa: E402
-from microp2p.peerid import PeerId  # noqa: E402
+from microp2p.identity.peerid import PeerId  # noqa: E402
 from microp2p.pubsub import rpc as R  # noqa: E402
 
 pytestmark = pytest.mark.timeout(240)

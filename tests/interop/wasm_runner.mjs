@@ -94,6 +94,7 @@ async function runTests ({ coreDir, heap, runnerArgs }) {
   }
 
   copyTree(join(ROOT, 'firmware', 'microp2p'), `${VROOT}/firmware/microp2p`)
+  copyTree(join(ROOT, 'host', 'microp2p_sim'), `${VROOT}/host/microp2p_sim`)
   mkdirs(`${VROOT}/tests/core`)
   for (const name of readdirSync(coreDir)) {
     if (name.endsWith('.py')) copyFile(join(coreDir, name), `${VROOT}/tests/core/${name}`)

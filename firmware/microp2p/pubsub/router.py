@@ -7,7 +7,7 @@
 # objects, or raw id bytes); `from` fields are compared with their bytes form.
 import random
 
-from microp2p import varint
+from microp2p.codec import varint
 from microp2p.errors import AuthError, LimitError, UsageError, SCOPE_STREAM
 from microp2p.pubsub import rpc as R
 from microp2p.pubsub.mcache import SeenCache, MAX_SEEN, MAX_SEEN_DEVICE

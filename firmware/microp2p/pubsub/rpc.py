@@ -8,7 +8,8 @@
 #   b"libp2p-pubsub:" + Message encoded canonically (field-number order, minimal varints)
 #   with the `signature` and `key` fields left out.
 # pb.encode is canonical, so re-encoding a decoded message reproduces what a go/js signer signed.
-from microp2p import pb, varint, keys, peerid
+from microp2p.codec import pb, varint
+from microp2p.identity import keys, peerid
 from microp2p.errors import DecodeError, LimitError, AuthError, SCOPE_STREAM
 
 SUBOPTS = ((1, "subscribe", pb.Z, False), (2, "topicid", pb.S, False))

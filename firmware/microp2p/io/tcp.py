@@ -1,7 +1,7 @@
 # TCP transport driver: the only code that opens TCP sockets. Works on CPython and MicroPython.
 import os
-from microp2p.compat import asyncio, MICROPYTHON
-from microp2p.multiaddr import Multiaddr
+from microp2p.aio import asyncio, MICROPYTHON
+from microp2p.codec.multiaddr import Multiaddr
 
 # MicroPython's asyncio server cannot report the port it bound (no getsockname), so a /tcp/0
 # listen there picks a random port itself and retries this many times on EADDRINUSE.

@@ -17,16 +17,11 @@
 # `reader` is anything with `async read(n)` returning what is available (b"" or an OSError =
 # nothing now), `writer` anything with write(data) and `async drain()`: asyncio streams on
 # MicroPython, the fd adapter in microp2p_host.serial_host on CPython.
-import asyncio
 import gc
 
-from microp2p.seriallink import Link
-
-try:
-    from time import ticks_ms, ticks_diff
-except ImportError:
-    ticks_ms = None
-    from time import monotonic
+from microp2p.aio import asyncio
+from microp2p.clock import Monotonic
+from microp2p.serial.link import Link
 
 RX_BUFFER_CAP = 4096   # unread bytes a conn holds before the port stops reading the line
 READ_CHUNK = 512       # bytes asked of the port per read
@@ -37,21 +32,6 @@ OOM_RETRY_MS = 20      # pause after a MemoryError in a pump loop before it runs
 
 def _sleep_ms(ms):
     return asyncio.sleep(ms / 1000)
-
-
-class _Clock:
-    # milliseconds that never wrap (time.ticks_ms wraps at 2**30 on devices)
-    def __init__(self):
-        self.t = 0
-        self.last = ticks_ms() if ticks_ms else 0
-
-    def now(self):
-        if ticks_ms is None:
-            return int(monotonic() * 1000)
-        n = ticks_ms()
-        self.t += ticks_diff(n, self.last)
-        self.last = n
-        return self.t
 
 
 def open_tty(path):
@@ -176,7 +156,7 @@ class SerialPort:
     def __init__(self, reader, writer, config=None, throttle_baud=0, on_event=None):
         """config: seriallink.Link options. throttle_baud: write no faster than this many baud
         (for ptys, which have none). on_event(event) sees every non-data link event."""
-        self._clock = _Clock()
+        self._clock = Monotonic()
         self.link = Link(self._clock.now(), config)
         self._reader = reader
         self._writer = writer

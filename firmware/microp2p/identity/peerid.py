@@ -6,7 +6,7 @@
 # This module does not import microp2p.crypto at load time: multiaddr parsing needs peer-ID text
 # handling on a device long before (and even without) any hashing, and only a key longer than
 # 42 bytes (RSA, ECDSA) ever needs sha2-256 here.
-from microp2p import multibase, multihash, cid
+from microp2p.codec import multibase, multihash, cid
 from microp2p.errors import DecodeError
 
 MAX_INLINE_KEY_LEN = 42  # spec: keys whose protobuf is at most this long are inlined (identity)
@@ -83,7 +83,7 @@ class PeerId:
         encoded = self.inlined_key()
         if encoded is None:
             return None
-        from microp2p import keys
+        from microp2p.identity import keys
 
         try:
             return keys.public_key_from_protobuf(encoded)

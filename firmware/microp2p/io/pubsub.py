@@ -7,7 +7,8 @@
 #   - a writer task owns our outbound stream and writes what router.outgoing() hands out;
 #   - an inbound handler feeds the peer's stream bytes into router.feed().
 # Time goes in through tick() every TICK_MS; the router decides when a heartbeat is due.
-from microp2p.compat import asyncio, join_head, now_ms, print_exc
+from microp2p.aio import asyncio, join_head, print_exc
+from microp2p.clock import now_ms, wall_ns
 from microp2p.errors import ProtocolError
 from microp2p.pubsub import rpc as R
 
@@ -23,14 +24,6 @@ WRITE_JOIN_MAX_DEVICE = 1024
 # A failed outbound stream (reset by the peer, out of memory) is opened again at most this many
 # times per connection; the frames not yet written wait for it.
 MAX_REOPEN = 3
-
-
-def _wall_clock_ns():
-    import time
-    try:
-        return time.time_ns()
-    except AttributeError:
-        return int(time.time()) * 1000000000
 
 
 class _PeerOut:
@@ -206,7 +199,7 @@ def attach(node, on_message=None, on_event=None, device=False, flood=False, prot
     else:
         from microp2p.pubsub.gossipsub import GossipSub as Cls, GossipSubConfig as Cfg
     cfg = Cfg.device() if device else Cfg()
-    cfg.seqno_start = _wall_clock_ns()
+    cfg.seqno_start = wall_ns()
     router = Cls(node.peer_id, node.key, cfg, now_ms())
     if protocols:
         unknown = [p for p in protocols if p not in Cls.protocols]

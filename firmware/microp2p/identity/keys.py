@@ -7,7 +7,8 @@
 # seed || public || public (96 bytes). The spec requires a deterministic encoding (fields in order,
 # minimal varints, both present, nothing else), and peer IDs are derived from these exact bytes,
 # so the decoder accepts only the canonical encoding: re-encoding must give back the input.
-from microp2p import crypto, pb
+from microp2p import crypto
+from microp2p.codec import pb
 from microp2p.errors import DecodeError, UsageError
 
 RSA = 0

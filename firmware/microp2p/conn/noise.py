@@ -12,8 +12,10 @@
 # ('handshake_complete', remote_peer_id, remote_muxers) and, if bytes after the last handshake
 # message came in the same receive, one ('data', plaintext) per transport frame they held.
 # Handshake.transport() then returns the Transport (encrypt / receive) for the connection.
-from microp2p import crypto, pb, keys
-from microp2p.peerid import PeerId
+from microp2p import crypto
+from microp2p.codec import pb
+from microp2p.identity import keys
+from microp2p.identity.peerid import PeerId
 from microp2p.errors import ProtocolError, DecodeError, LimitError, AuthError, UsageError
 
 PROTOCOL_ID = "/noise"
@@ -207,7 +209,7 @@ class Transport(_Framer):
 class Handshake(_Framer):
     """One Noise XX handshake, either role.
 
-    identity_key   our libp2p identity private key (microp2p.keys), signs the static key
+    identity_key   our libp2p identity private key (microp2p.identity.keys), signs the static key
     remote_peer    expected PeerId of the remote (the dialer knows it); mismatch -> AuthError
     muxers         our stream muxers in preference order, sent as early-muxer-negotiation data
     static_private / identity_sig   a cached static key and its signature (see make_static)

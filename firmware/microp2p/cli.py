@@ -7,8 +7,9 @@
 import sys
 import json
 from microp2p import crypto
-from microp2p.compat import asyncio, ticks_ms, ticks_diff, print_exc, MICROPYTHON
-from microp2p.keys import Ed25519PrivateKey
+from microp2p.aio import asyncio, print_exc, MICROPYTHON
+from microp2p.clock import ticks_ms, ticks_diff, wall_us
+from microp2p.identity.keys import Ed25519PrivateKey
 
 USAGE = ("usage: node --listen MA [--seed HEX64|--key FILE] [--dial MA]... [--sub TOPIC]... [--pub TOPIC:MSG]... "
          "[--device] [--floodsub] [--gossip-protocols P1,P2,...]")
@@ -25,14 +26,6 @@ BENCH_MAX_COUNT = 1000000       # messages in one publish-many / bench-recv
 BENCH_MAX_WAIT_MS = 600000
 BENCH_BURST_YIELD = 16          # burst: let the writers run after this many publishes
 BENCH_MAX_BACKLOG = 256 * 1024  # burst: wait while a peer has more than this queued unwritten
-
-
-def wall_us():
-    import time
-    try:
-        return time.time_ns() // 1000
-    except AttributeError:
-        return int(time.time() * 1000000)
 
 
 def _percentile(sorted_vals, q):
@@ -84,14 +77,14 @@ def load_key(opts):
             raise ValueError("--seed needs 64 hex digits")
         return Ed25519PrivateKey.from_seed(seed)
     if opts["key"]:
-        from microp2p.keys import load_private_key
+        from microp2p.identity.keys import load_private_key
         return load_private_key(opts["key"])
     return Ed25519PrivateKey.generate()
 
 
 class Runner:
     def __init__(self, opts, out=None):
-        from microp2p import node as nodemod
+        from microp2p.io import node as nodemod
         self.nodemod = nodemod
         self.opts = opts
         self.out = out or sys.stdout
@@ -135,7 +128,7 @@ class Runner:
 
     def _setup_pubsub(self):
         try:
-            from microp2p import pubsub_driver
+            from microp2p.io import pubsub as pubsub_driver
         except ImportError:
             return
         protos = self.opts["gossip-protocols"]
@@ -179,7 +172,7 @@ class Runner:
                   "seqno": bytes(msg.get("seqno", b"")).hex()}
         frm = msg.get("from")
         if frm:
-            from microp2p.peerid import PeerId
+            from microp2p.identity.peerid import PeerId
             fields["from"] = str(PeerId.from_bytes(frm))
         sig = msg.get("signature")
         if sig:
@@ -233,8 +226,8 @@ class Runner:
             self.emit("error", {"cmd": name, "error": "%s: %s" % (type(e).__name__, e)})
 
     def _peer(self, cmd):
-        from microp2p.peerid import PeerId
-        from microp2p.multiaddr import Multiaddr
+        from microp2p.identity.peerid import PeerId
+        from microp2p.codec.multiaddr import Multiaddr
         if cmd.get("peer"):
             return PeerId.from_string(cmd["peer"])
         if cmd.get("addr"):

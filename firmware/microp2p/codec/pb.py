@@ -8,7 +8,7 @@
 # re-encoded from its decoded form is byte-identical to a canonical encoding (gossipsub signs that).
 # Unknown fields are skipped (wire types 0, 1, 2, 5); groups (3, 4) and anything malformed raise
 # DecodeError. Every length is checked against the bytes actually present and a caller's cap.
-from microp2p import varint
+from microp2p.codec import varint
 from microp2p.errors import DecodeError, LimitError
 
 U = 0

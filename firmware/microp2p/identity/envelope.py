@@ -9,9 +9,10 @@
 #   AddressInfo { bytes multiaddr = 1; }      payload type 0x0301, domain "libp2p-peer-record"
 #
 # The domain is never on the wire: a signature made for one purpose cannot be replayed as another.
-from microp2p import pb, varint, keys
-from microp2p.peerid import PeerId
-from microp2p.multiaddr import Multiaddr
+from microp2p.codec import pb, varint
+from microp2p.identity import keys
+from microp2p.identity.peerid import PeerId
+from microp2p.codec.multiaddr import Multiaddr
 from microp2p.errors import AuthError, DecodeError
 
 PEER_RECORD_DOMAIN = "libp2p-peer-record"

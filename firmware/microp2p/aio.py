@@ -1,24 +1,9 @@
-# The few runtime differences between CPython and MicroPython that the drivers need, in one place.
+# The asyncio shim: the one place that knows which runtime runs the drivers. Drivers use only the
+# asyncio subset MicroPython has (Event, Lock, wait_for, gather, streams; no Queue, no Semaphore,
+# no wait), plus the small helpers here.
 import sys
 
 MICROPYTHON = sys.implementation.name == "micropython"
-
-try:
-    from time import ticks_ms, ticks_us, ticks_diff, ticks_add
-except ImportError:
-    import time as _time
-
-    def ticks_ms():
-        return int(_time.monotonic() * 1000)
-
-    def ticks_us():
-        return int(_time.perf_counter() * 1000000)
-
-    def ticks_diff(a, b):
-        return a - b
-
-    def ticks_add(a, b):
-        return a + b
 
 try:
     import asyncio
@@ -62,17 +47,43 @@ class Queue:
         return self._items.pop(0)
 
 
-_last_ticks = ticks_ms()
-_elapsed = 0
+class TaskGroup:
+    """Tasks owned by one object: kept referenced (CPython may otherwise collect a running task),
+    forgotten when they end, and cancelled together by cancel(). guard(exc) decides what an
+    ending exception means (log it); it is called for everything but cancellation."""
 
+    def __init__(self, on_error=None):
+        self.tasks = set()
+        self.on_error = on_error
 
-def now_ms():
-    """Milliseconds since start that never wrap (ticks_ms wraps on MicroPython); for machines."""
-    global _last_ticks, _elapsed
-    t = ticks_ms()
-    _elapsed += ticks_diff(t, _last_ticks)
-    _last_ticks = t
-    return _elapsed
+    def spawn(self, coro):
+        t = asyncio.create_task(self._run(coro))
+        self.tasks.add(t)
+        return t
+
+    async def _run(self, coro):
+        try:
+            await coro
+        except asyncio.CancelledError:
+            pass
+        except Exception as e:
+            if self.on_error is not None:
+                self.on_error(e)
+            else:
+                print_exc(e)
+        finally:
+            # the task object is the current one; drop it from the set
+            cur = asyncio.current_task() if hasattr(asyncio, "current_task") else None
+            if cur is not None:
+                self.tasks.discard(cur)
+
+    def __len__(self):
+        return len(self.tasks)
+
+    def cancel(self):
+        for t in list(self.tasks):
+            t.cancel()
+        self.tasks = set()
 
 
 def join_head(frames, limit):

@@ -11,7 +11,7 @@
 # Bytes that arrive behind the agreeing message in the same buffer belong to the next protocol
 # (rust's V1Lazy sends them before our answer); they come out as ('data', bytes), and so does
 # everything passed to receive() after agreement, so a driver can keep pumping one machine.
-from microp2p import varint
+from microp2p.codec import varint
 from microp2p.errors import ProtocolError, DecodeError, LimitError, UsageError, SCOPE_STREAM
 
 PROTOCOL_ID = "/multistream/1.0.0"

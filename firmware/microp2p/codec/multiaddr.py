@@ -11,7 +11,8 @@
 # link, e.g. /serial/%2Fdev%2FttyUSB0. The value is the device path, percent-escaped in text so it
 # stays one component. It is LOCAL ONLY: the gateway uses it to name its own UARTs and never
 # advertises it (devices are reached from the network through a relay address).
-from microp2p import varint, peerid
+from microp2p.codec import varint
+from microp2p.identity import peerid
 from microp2p.errors import DecodeError, UsageError
 
 SERIAL_CODE = 0x300001  # private use (0x300000-0x3fffff); never leaves this process

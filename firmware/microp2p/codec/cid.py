@@ -2,7 +2,7 @@
 # it for peer IDs (codec libp2p-key) and the DHT for provider records (any codec), so decoding is
 # generic and the caller checks the codec it expects. CIDv0 (a bare base58 sha2-256 multihash,
 # "Qm...") has no version byte; callers that accept it handle it before coming here.
-from microp2p import varint, multibase, multihash
+from microp2p.codec import varint, multibase, multihash
 from microp2p.errors import DecodeError
 
 CIDV1 = 1

@@ -7,9 +7,10 @@
 # MAX_MESSAGES of at most MAX_MESSAGE_SIZE each) and merge them with protobuf merge semantics
 # (later singular fields win, repeated fields concatenate). A bad identify is a stream-scope
 # error: js, too, keeps the connection when identify fails.
-from microp2p import pb, varint, envelope, keys
-from microp2p.peerid import PeerId
-from microp2p.multiaddr import Multiaddr
+from microp2p.codec import pb, varint
+from microp2p.identity import envelope, keys
+from microp2p.identity.peerid import PeerId
+from microp2p.codec.multiaddr import Multiaddr
 from microp2p.errors import ProtocolError, DecodeError, LimitError, AuthError, SCOPE_STREAM
 
 PROTOCOL_ID = "/ipfs/id/1.0.0"

@@ -2,7 +2,7 @@
 # ordered byte stream for the layers above (mss -> Noise -> yamux, exactly as over TCP).
 # Sans-IO: bytes in via receive(), bytes out via data_to_send(), time in via tick(now_ms).
 #
-# Frames and their bytes are defined in microp2p.serial_frame. The protocol on top:
+# Frames and their bytes are defined in microp2p.serial.frame. The protocol on top:
 #
 # Sessions. Each end picks a random 32-bit session id (sid) when it starts, and a new one after
 # its link went down. An end that does not know its peer (SYNC) sends RESET(src=own sid) every
@@ -31,7 +31,7 @@
 # Bad bytes never raise: they are counted in `stats`.
 import os
 
-from microp2p import serial_frame as sf
+from microp2p.serial import frame as sf
 from microp2p.errors import UsageError
 
 WINDOW_MAX = 8           # frames in flight / held out of order: the sack field has 8 bits

@@ -2,7 +2,7 @@
 # identity (the key protobuf inlined) and sha2-256. Decoding is strict: the whole buffer must be
 # exactly one multihash, the declared length must match what is present and stay under a cap,
 # and a known code must carry its digest size.
-from microp2p import varint
+from microp2p.codec import varint
 from microp2p.errors import DecodeError, UsageError
 
 IDENTITY = 0x00

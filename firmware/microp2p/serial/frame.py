@@ -1,5 +1,5 @@
 # Framing for serial links (UART, pty): COBS-encoded frames between 0x00 delimiters, CRC-32 on
-# every frame. Sans-IO; used by microp2p.seriallink on the device and on the gateway.
+# every frame. Sans-IO; used by microp2p.serial.link on the device and on the gateway.
 #
 # Wire format (one frame):
 #

@@ -1,0 +1,1 @@
+# Portable simulators (run on CPython and MicroPython): test and emulation tooling, never on a device.
