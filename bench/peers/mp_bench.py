@@ -23,6 +23,7 @@ except ImportError:
 from microp2p.aio import asyncio, MICROPYTHON
 from microp2p.clock import ticks_us, ticks_diff
 from microp2p.io import node as nodemod
+from microp2p.io.profile import Profile
 from microp2p.identity.keys import Ed25519PrivateKey
 from microp2p.codec.multiaddr import Multiaddr
 
@@ -54,7 +55,7 @@ async def handle_sink(st):
 
 
 def make_node(on_event=None):
-    cfg = nodemod.Config()
+    cfg = Profile()
     if MICROPYTHON:
         # a device-sized read buffer keeps the heap small; the rest stays gateway-sized
         cfg.read_size = 4096

@@ -13,6 +13,7 @@ from microp2p.identity.keys import Ed25519PrivateKey
 
 USAGE = ("usage: node --listen MA [--seed HEX64|--key FILE] [--dial MA]... [--sub TOPIC]... [--pub TOPIC:MSG]... "
          "[--device] [--floodsub] [--gossip-protocols P1,P2,...]")
+ECHO = "/microp2p/echo/1.0.0"  # a test protocol: echo until EOF (interop tests and benches)
 ECHO_MAX_STREAMS = 256
 ECHO_MAX_SIZE = 64 * 1024 * 1024
 ECHO_CHUNK = 16384
@@ -82,15 +83,27 @@ def load_key(opts):
     return Ed25519PrivateKey.generate()
 
 
+async def handle_echo(st):
+    """The echo protocol: everything read is written back, until EOF."""
+    while True:
+        data = await st.read()
+        if not data:
+            break
+        await st.write(data)
+    await st.close()
+
+
 class Runner:
     def __init__(self, opts, out=None):
         from microp2p.io import node as nodemod
         self.nodemod = nodemod
         self.opts = opts
         self.out = out or sys.stdout
-        cfg = nodemod.Config.device() if opts["device"] else nodemod.Config()
+        from microp2p.io.profile import Profile
+        cfg = Profile.device() if opts["device"] else Profile()
         self.node = nodemod.Node(load_key(opts), cfg, on_event=self.emit,
                                  log=self.log if opts["log"] else None)
+        self.node.handle(ECHO, handle_echo)
         self.done = asyncio.Event()
         self.pubsub = None
         self._bench = None      # armed bench-recv state
@@ -119,7 +132,7 @@ class Runner:
             await self.cmd_dial({"addr": ma})
         for spec in self.opts["pub"]:
             topic, _, msg = spec.partition(":")
-            asyncio.create_task(self._pub_when_ready(topic, msg))
+            self.node.spawn(self._pub_when_ready(topic, msg))
         reader_task = asyncio.create_task(self._stdin_loop())
         await self.done.wait()
         reader_task.cancel()
@@ -217,7 +230,7 @@ class Runner:
         fn = getattr(self, "cmd_" + str(name).replace("-", "_"), None)
         if fn is None:
             raise ValueError("unknown command %r" % name)
-        asyncio.create_task(self._run_cmd(name, fn, cmd))
+        self.node.spawn(self._run_cmd(name, fn, cmd))
 
     async def _run_cmd(self, name, fn, cmd):
         try:
@@ -270,7 +283,7 @@ class Runner:
         # Streamed: random chunks are hashed as they go out and as they come back, so a device
         # echoes megabytes without holding them.
         import hashlib
-        st = await self.node.new_stream(peer, [self.nodemod.ECHO])
+        st = await self.node.new_stream(peer, [ECHO])
         sent_hash = hashlib.sha256()
 
         async def writer():
@@ -355,11 +368,7 @@ class Runner:
                                      "recipients": len(ps.topic_peers(topic))})
 
     def _backlog(self):
-        m = 0
-        for po in self.pubsub.out.values():
-            if po.stream is not None and po.nbytes > m:
-                m = po.nbytes
-        return m
+        return self.pubsub.backlog()
 
     async def cmd_bench_recv(self, cmd):
         """Count `count` bench payloads on `topic` (no per-message events), then report

@@ -21,6 +21,8 @@ import sys
 from microp2p.codec import cbor
 from microp2p.identity import keys
 from microp2p.io import node as nodemod
+from microp2p.io.profile import Profile
+from microp2p.io.tcp import StreamPair
 from microp2p.io import pubsub as pubsub_driver
 from microp2p.pubsub import router as router_mod
 from microp2p.aio import asyncio, print_exc, MICROPYTHON, TimeoutError
@@ -114,7 +116,7 @@ class SensorApp:
         self.out = out or sys.stdout
         self.err = err or sys.stderr
         key = keys.load_private_key(cfg["key_file"])
-        self.node = nodemod.Node(key, nodemod.Config.device(), on_event=self._on_node_event,
+        self.node = nodemod.Node(key, Profile.device(), on_event=self._on_node_event,
                                  log=self._log if cfg["verbose"] else None)
         self.peer_id = str(self.node.peer_id)
         self.gateway = Multiaddr.from_string(cfg["gateway"])
@@ -165,10 +167,10 @@ class SensorApp:
         self.pubsub = pubsub_driver.attach(self.node, on_message=self._on_message,
                                            on_event=self._on_pubsub_event, device=True)
         # enough own messages to re-send everything an undetected link loss could swallow
-        self.pubsub.router.config.own_replay_max = _clamp(
-            REPLAY_COVER_MS // max(self.interval_ms, 1) + 2, router_mod.OWN_REPLAY_MAX_DEVICE, REPLAY_MAX)
+        self.pubsub.set_replay(_clamp(
+            REPLAY_COVER_MS // max(self.interval_ms, 1) + 2, router_mod.OWN_REPLAY_MAX_DEVICE, REPLAY_MAX))
         self.pubsub.subscribe(self.cfg["command_topic"])
-        self.node.connection_listeners.append(self._on_connection)
+        self.node.on_connection(self._on_connection)
         self.emit("started", {"peerId": self.peer_id, "link": self.cfg["link"], "topic": self.topic,
                               "runtime": sys.implementation.name, "interval_ms": self.interval_ms})
         tasks = [asyncio.create_task(self._link_loop()), asyncio.create_task(self._sample_loop()),
@@ -225,7 +227,7 @@ class SensorApp:
             while not self._stopped:
                 sconn = await port.accept()      # waits for the next link session
                 try:
-                    conn = await self.node.dial_stream(sconn, sconn, None, self.gateway_peer)
+                    conn = await self.node.dial_stream(StreamPair(sconn, sconn), None, self.gateway_peer)
                 except Exception as e:
                     sconn.close()
                     backoff = await self._backoff(backoff, "%s: %s" % (type(e).__name__, e))
@@ -346,12 +348,10 @@ class SensorApp:
         # fit the pubsub queue. The gateway and subscribers drop the ones they already had as
         # duplicates (same message id), so each reading still arrives exactly once.
         self._replay_due = False
-        router = self.pubsub.router
-        since = now_ms() - REPLAY_WINDOW_MS  # the router's clock (pubsub_driver passes now_ms)
+        since = now_ms() - REPLAY_WINDOW_MS
         total = 0
         while self._ready():
-            n = router.replay_own(since, now_ms(), total, REPLAY_BATCH)
-            self.pubsub._flush()
+            n = self.pubsub.replay(since, total, REPLAY_BATCH)
             total += n
             if n < REPLAY_BATCH:
                 break

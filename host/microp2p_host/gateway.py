@@ -27,6 +27,8 @@ import tomllib
 
 from microp2p.identity import keys
 from microp2p.io import node as nodemod, pubsub as pubsub_driver
+from microp2p.io.profile import Profile
+from microp2p.io.tcp import StreamPair
 from microp2p.aio import print_exc
 from microp2p.codec.multiaddr import Multiaddr
 from microp2p.identity.peerid import PeerId
@@ -212,7 +214,7 @@ class Gateway:
         self.network_peers = set()
         self.refused_unknown = 0
         self.messages = 0
-        ncfg = nodemod.Config()
+        ncfg = Profile()
         ncfg.max_connections = config.max_connections
         ncfg.max_pending_upgrades = config.max_pending_upgrades
         self.node = nodemod.Node(self.key, ncfg, on_event=self._on_node_event, log=self._log)
@@ -291,10 +293,10 @@ class Gateway:
     def _conn_link_of(self, conn, addr_text):
         """("tcp" | "serial" | "network", address text) of a new connection."""
         if conn is not None:
-            tag = self._conn_link.get(id(conn.writer))
+            tag = self._conn_link.get(id(conn.duplex))
             if tag is not None:
                 return tag
-            sock = conn.writer.get_extra_info("sockname") if hasattr(conn.writer, "get_extra_info") else None
+            sock = conn.duplex.get_extra_info("sockname") if hasattr(conn.duplex, "get_extra_info") else None
             if isinstance(sock, tuple) and not conn.outbound and sock[1] in self._device_ports:
                 return "tcp", addr_text
         return "net", addr_text
@@ -339,16 +341,14 @@ class Gateway:
             net_addrs.append(await node.listen(a))
         dev_addrs = []
         for a in self.config.device_listen:
-            bound = await node.listen(a, admit=self.admit_device)
+            bound = await node.listen(a, admit=self.admit_device, advertise=False)
             self._device_ports.add(int(bound.value_for("tcp")))
             dev_addrs.append(bound)
-        # the device listeners are not advertised to the network (identify shows network addrs)
-        node.listen_addrs = [a for a in node.listen_addrs if a not in dev_addrs]
         for spec in self.config.serial:
             self._tasks.append(asyncio.create_task(self._serial_loop(spec)))
         for a in self.config.bootstrap:
             self._tasks.append(asyncio.create_task(self._bootstrap_loop(a)))
-        node._start_ticker()
+        node.start()
         self.started_at = time.time()
         suffix = "/p2p/" + self.peer_id
         self.emit("started", {"peerId": self.peer_id,
@@ -422,7 +422,7 @@ class Gateway:
             self.emit("serial:open", {"port": name, "baud": spec["baud"]})
             try:
                 while not self._stop.is_set():
-                    conn = await port.accept()
+                    conn = StreamPair(*([await port.accept()] * 2))
                     self._conn_link[id(conn)] = ("serial", str(addr))
                     t = asyncio.create_task(self._serial_session(conn, addr))
                     self._tasks.append(t)
@@ -442,10 +442,10 @@ class Gateway:
             pass
 
     async def _serial_session(self, conn, addr):
-        c = await self.node.accept_stream(conn, conn, addr, admit=self.admit_device)
+        c = await self.node.accept_stream(conn, addr, admit=self.admit_device)
         self._conn_link.pop(id(conn), None)
         if c is None:
-            conn.close()  # refused or failed: a link restart tells the device to start over
+            await conn.close()  # refused or failed: a link restart tells the device to start over
 
     # ---- periodic output ---------------------------------------------------------------------
     def stats(self):

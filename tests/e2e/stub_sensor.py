@@ -9,6 +9,7 @@ import json
 import asyncio
 
 from microp2p.io import node as nodemod, pubsub as pubsub_driver
+from microp2p.io.profile import Profile
 from microp2p.codec import cbor
 from microp2p import crypto
 from microp2p.identity.keys import load_private_key
@@ -30,7 +31,7 @@ class Device:
     def __init__(self, cfg):
         self.cfg = cfg
         self.key = load_private_key(cfg["key_file"])
-        self.node = nodemod.Node(self.key, nodemod.Config.device(),
+        self.node = nodemod.Node(self.key, Profile.device(),
                                  log=lambda m: sys.stderr.write(str(m) + "\n"))
         self.topic = cfg.get("topic", "sensors/readings")
         self.cmd_topic = cfg.get("command_topic", "sensors/commands")
@@ -106,8 +107,7 @@ class Device:
         # a well-formed Noise transport frame (2-byte length) of random bytes: it fails
         # authentication at once (random bytes with a random length prefix could sit in the
         # gateway's reassembly buffer for a while before failing the same way)
-        conn.writer.write(b"\x01\x00" + crypto.random_bytes(256))
-        await conn.writer.drain()
+        await conn.duplex.write(b"\x01\x00" + crypto.random_bytes(256))
 
     async def connect_loop(self):
         retry = 250

@@ -6,6 +6,11 @@ import os
 import microp2p_host  # noqa: F401  (native crypto)
 from microp2p.conn import mss, noise, yamux
 from microp2p.io import node as nodemod
+from microp2p.io import tcp
+from microp2p.io.profile import Profile
+from microp2p.io.connection import StreamReset
+from microp2p.conn.upgrade import NOISE, YAMUX
+from microp2p.io.ping import PING
 from microp2p.codec import varint
 from microp2p.identity.keys import Ed25519PrivateKey
 
@@ -28,14 +33,14 @@ async def start_pair():
 
 
 async def raw_connect(addr):
-    host, port, _ = nodemod.tcp.host_port(addr)
+    host, port, _ = tcp.host_port(addr)
     return await asyncio.open_connection(host, port)
 
 
 async def secured_attacker(addr, server_peer):
     """A client that completes mss + Noise honestly, then returns (reader, writer, transport)."""
     r, w = await raw_connect(addr)
-    d = mss.Dialer([nodemod.NOISE])
+    d = mss.Dialer([NOISE])
     w.write(d.data_to_send())
     while d.protocol is None:
         d.receive(await r.read(4096))
@@ -45,7 +50,7 @@ async def secured_attacker(addr, server_peer):
         hs.receive(await r.read(4096))
     w.write(hs.data_to_send())
     t = hs.transport()
-    m = mss.Dialer([nodemod.YAMUX])
+    m = mss.Dialer([YAMUX])
     w.write(bytes(t.encrypt(m.data_to_send())))
     while m.protocol is None:
         for chunk in t.receive(await r.read(4096)):
@@ -79,7 +84,7 @@ def test_garbage_connections_close_alone_and_node_keeps_serving():
         assert await read_until_closed(r)
         # 3. right protocol, then a Noise frame of garbage
         r, w = await raw_connect(addr)
-        d = mss.Dialer([nodemod.NOISE])
+        d = mss.Dialer([NOISE])
         w.write(d.data_to_send())
         w.write(b"\x00\x20" + os.urandom(32))
         assert await read_until_closed(r)
@@ -129,12 +134,12 @@ def test_stream_flood_is_capped_and_connection_survives():
 def test_pending_upgrade_limit_refuses_excess_and_recovers():
     async def go():
         server, client, conn, addr = await start_pair()
-        server.config.handshake_timeout_ms = 1000
+        server.profile.handshake_timeout_ms = 1000
         idle = []
-        for _ in range(server.config.max_pending_upgrades + 5):
+        for _ in range(server.profile.max_pending_upgrades + 5):
             idle.append(await raw_connect(addr))  # connect and say nothing
         await asyncio.sleep(0.2)
-        assert server._pending_upgrades <= server.config.max_pending_upgrades
+        assert server._pending_upgrades <= server.profile.max_pending_upgrades
         await asyncio.sleep(1.5)  # handshake timeout frees them all
         assert server._pending_upgrades == 0
         # a new honest client can connect again
@@ -171,7 +176,7 @@ def test_wrong_peer_id_is_refused_by_the_dialer():
 
 def test_receiver_stops_reading_at_its_buffer_cap_and_loses_nothing():
     async def go():
-        cfg = nodemod.Config()
+        cfg = Profile()
         cfg.unconsumed_cap = 64 * 1024
         cfg.read_size = 4096
         server = nodemod.Node(Ed25519PrivateKey.from_seed(b"\x0a" * 32), cfg)
@@ -221,13 +226,13 @@ def test_receiver_stops_reading_at_its_buffer_cap_and_loses_nothing():
 def test_third_concurrent_ping_stream_is_refused():
     async def go():
         server, client, conn, addr = await start_pair()
-        streams = [await client.new_stream(conn, [nodemod.PING]) for _ in range(3)]
+        streams = [await client.new_stream(conn, [PING]) for _ in range(3)]
         answers = []
         for st in streams:
             try:
                 await st.write(os.urandom(32))
                 answers.append(len(await asyncio.wait_for(st.readexactly(32), 5)))
-            except (nodemod.StreamReset, EOFError):
+            except (StreamReset, EOFError):
                 answers.append("reset")
         assert answers == [32, 32, "reset"], answers
         # closing one frees a slot

@@ -9,6 +9,7 @@ import tty
 import cbor2
 
 from microp2p_host.serial_host import open_fd
+from microp2p.io.tcp import StreamPair
 from sensor_harness import Gateway, Device, provision, verify_signature, run, tmpdir, rmtree, READINGS
 
 BAUD = 115200
@@ -42,7 +43,7 @@ class SerialGateway:
                 sconn = await port.accept()
             except OSError:
                 return
-            asyncio.ensure_future(self.gw.node.accept_stream(sconn, sconn))
+            asyncio.ensure_future(self.gw.node.accept_stream(StreamPair(sconn, sconn)))
 
     def unplug(self):
         self.task.cancel()

@@ -38,7 +38,9 @@ class _PeerOut:
 
 
 class PubSub:
-    def __init__(self, node, router, on_message=None, on_event=None, device=False):
+    def __init__(self, node, router, on_message=None, on_event=None, device=None):
+        if device is None:
+            device = node.profile.device
         self.node = node
         self.router = router
         self.on_message = on_message
@@ -49,10 +51,8 @@ class PubSub:
         self.dropped = 0
         for proto in router.protocols:
             node.handle(proto, self._inbound)
-        node.connection_listeners.append(self._on_connection)
-        self._ticker = asyncio.create_task(self._tick_loop())
-        for conn in node.connections:
-            self._on_connection(conn, True)
+        self._ticker = node.spawn(self._tick_loop())
+        node.on_connection(self._on_connection)
 
     # ---- application API ---------------------------------------------------------------------
     def subscribe(self, topic):
@@ -71,6 +71,26 @@ class PubSub:
     def topic_peers(self, topic):
         return self.router.topic_peers(topic)
 
+    def set_replay(self, count):
+        """Keep our last `count` own messages for replay() (0: none)."""
+        self.router.config.own_replay_max = count
+
+    def replay(self, since_ms, skip=0, limit=0):
+        """Send our own messages published since since_ms (clock.now_ms) again, the very same
+        signed bytes (peers drop the copies they have: same id), oldest first; skip/limit pick a
+        batch. Returns how many were queued. For a device after a reconnect."""
+        n = self.router.replay_own(since_ms, now_ms(), skip, limit)
+        self._flush()
+        return n
+
+    def backlog(self):
+        """Bytes queued and not yet written to the busiest peer's open stream."""
+        m = 0
+        for po in self.out.values():
+            if po.stream is not None and po.nbytes > m:
+                m = po.nbytes
+        return m
+
     def close(self):
         self._ticker.cancel()
         for po in self.out.values():
@@ -87,7 +107,7 @@ class PubSub:
                 self.out[peer] = po
             if po.stream is None and not po.opening:
                 po.opening = True
-                self.node._spawn(self._open_outbound(conn, po))
+                self.node.spawn(self._open_outbound(conn, po))
         elif self.node.connection_to(peer) is None:
             self.router.remove_peer(peer)
             po = self.out.pop(peer, None)
@@ -99,7 +119,7 @@ class PubSub:
             st = await conn.new_stream(list(self.router.protocols))
         except Exception as e:
             po.opening = False
-            self.node._log("pubsub: %s speaks no pubsub protocol (%s)" % (conn.remote_peer, e))
+            self.node.log("pubsub: %s speaks no pubsub protocol (%s)" % (conn.remote_peer, e))
             return
         po.opening = False
         po.stream = st
@@ -126,13 +146,13 @@ class PubSub:
         except asyncio.CancelledError:
             pass
         except Exception as e:
-            self.node._log("pubsub: writing to %s failed: %r" % (conn.remote_peer, e))
+            self.node.log("pubsub: writing to %s failed: %r" % (conn.remote_peer, e))
             po.stream = None
             st.reset()
             if not conn.closed and po.reopened < MAX_REOPEN and self.out.get(conn.remote_peer) is po:
                 po.reopened += 1
                 po.opening = True
-                self.node._spawn(self._open_outbound(conn, po))
+                self.node.spawn(self._open_outbound(conn, po))
 
     async def _inbound(self, st):
         peer = st.conn.remote_peer
@@ -182,14 +202,14 @@ class PubSub:
             try:
                 self._handle(self.router.tick(now_ms()))
             except ProtocolError as e:
-                self.node._log("pubsub tick: %s" % e)
+                self.node.log("pubsub tick: %s" % e)
             except Exception as e:
                 # A bug in one heartbeat must not stop the next ones (the mesh would freeze).
                 print_exc(e)
             self._flush()
 
 
-def attach(node, on_message=None, on_event=None, device=False, flood=False, protocols=None):
+def attach(node, on_message=None, on_event=None, device=None, flood=False, protocols=None):
     """Make a router for node (gossipsub; floodsub with flood=True) and drive it.
 
     protocols: the pubsub protocol ids to offer and accept, in preference order (default: all the
@@ -198,6 +218,8 @@ def attach(node, on_message=None, on_event=None, device=False, flood=False, prot
         from microp2p.pubsub.floodsub import FloodSub as Cls, PubSubConfig as Cfg
     else:
         from microp2p.pubsub.gossipsub import GossipSub as Cls, GossipSubConfig as Cfg
+    if device is None:
+        device = node.profile.device
     cfg = Cfg.device() if device else Cfg()
     cfg.seqno_start = wall_ns()
     router = Cls(node.peer_id, node.key, cfg, now_ms())

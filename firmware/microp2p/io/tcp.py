@@ -51,3 +51,41 @@ async def listen(maddr, on_connection):
             continue
         return server, Multiaddr.from_string("/%s/%s/tcp/%d" % (fam, host, port))
     raise last
+
+
+class StreamPair:
+    """An asyncio (reader, writer) pair as the duplex byte stream a Connection runs over:
+    async read(n), write(data) (written and drained), close()."""
+
+    def __init__(self, reader, writer):
+        self.reader = reader
+        self.writer = writer
+
+    async def read(self, n):
+        return await self.reader.read(n)
+
+    async def write(self, data):
+        self.writer.write(data)
+        await self.writer.drain()
+
+    async def close(self):
+        try:
+            self.writer.close()
+            await self.writer.wait_closed()
+        except Exception:
+            pass
+
+    def get_extra_info(self, name, default=None):
+        try:
+            return self.writer.get_extra_info(name)
+        except Exception:
+            return default
+
+    def remote_multiaddr(self):
+        """/ip4/A/tcp/P of the remote end (None when unknown, e.g. a pty)."""
+        pn = self.get_extra_info("peername")
+        if isinstance(pn, tuple) and ":" not in str(pn[0]):
+            return Multiaddr.from_string("/ip4/%s/tcp/%d" % (pn[0], pn[1]))
+        if isinstance(pn, tuple):
+            return Multiaddr.from_string("/ip6/%s/tcp/%d" % (pn[0], pn[1]))
+        return None

@@ -1,0 +1,63 @@
+# The names of every JSON event the node CLI, the gateway and the sensor app print (one line of
+# JSON each, {"event": NAME, ...fields}). Tools outside the repo match on these names: change none.
+# Plain string constants, so a device pays a few dozen bytes of RAM for the module.
+
+# node (microp2p.io.node) — also printed by `microp2p node`
+STARTED = "started"                   # {peerId, addrs, runtime}: first line, addrs actually bound
+STOPPED = "stopped"
+CONNECTION_OPEN = "connection:open"   # {peer, addr, direction, muxer, encryption, relayed}
+CONNECTION_CLOSE = "connection:close"  # {peer}
+CONNECTION_REFUSED = "connection:refused"  # {addr, peer?, reason}
+IDENTIFY = "identify"                 # {peer, protocols, agentVersion, protocolVersion, listenAddrs, observedAddr, signedPeerRecord}
+IDENTIFY_PUSH = "identify:push"
+ERROR = "error"                       # {cmd?, error}: a malformed command or a failed action
+
+# node CLI commands and their answers
+DIAL_OK = "dial:ok"                   # {addr, peer}
+DIAL_ERROR = "dial:error"             # {addr, error}
+PING = "ping"                         # {peer, rtt}
+ECHO = "echo"
+PEERS = "peers"
+STATS = "stats"
+TOPIC_PEERS = "topic-peers"
+PUBLISHED = "published"               # {topic, msgId, recipients}
+PUBLISHED_MANY = "published-many"
+BENCH_ARMED = "bench-armed"
+BENCH_RESULT = "bench-result"
+
+# pubsub
+GOSSIP_MESSAGE = "gossip:message"     # {topic, from, data, seqno, ...}
+GOSSIP_REJECTED = "gossip:rejected"
+GOSSIP_PREFIX = "gossip:"             # + router event kind: gossip:graft, gossip:prune, gossip:subscribed, ...
+
+# Kademlia and relay ("Reach")
+DHT_FIND_PEER = "dht:find_peer"
+DHT_CLOSEST_PEERS = "dht:closest_peers"
+DHT_PROVIDED = "dht:provided"
+DHT_PROVIDERS = "dht:providers"
+RELAY_RESERVATION = "relay:reservation"
+
+# gateway (microp2p_host.gateway)
+DEVICE_CONNECTED = "device:connected"
+DEVICE_DISCONNECTED = "device:disconnected"
+DEVICE_REFUSED = "device:refused"
+PEER_CONNECTED = "peer:connected"
+PEER_DISCONNECTED = "peer:disconnected"
+BOOTSTRAP_CONNECTED = "bootstrap:connected"
+BOOTSTRAP_ERROR = "bootstrap:error"
+BOOTSTRAP_FAILED = "bootstrap:failed"
+SERIAL_OPEN = "serial:open"
+SERIAL_LINK = "serial:link"
+SERIAL_ERROR = "serial:error"
+
+# sensor app (sensor_node.app)
+WIFI = "wifi"
+CONNECTED = "connected"
+DISCONNECTED = "disconnected"
+DIAL_FAILED = "dial_failed"
+READING = "reading"
+QUEUED = "queued"
+DROPPED = "dropped"
+REPLAYED = "replayed"
+COMMAND = "command"
+COMMAND_REJECTED = "command_rejected"

@@ -1,0 +1,121 @@
+# The identify service (`/ipfs/id/1.0.0`, push `/ipfs/id/push/1.0.0`) over a Node's streams: answers
+# identify requests, identifies every new connection, accepts pushes and sends them when our
+# protocols or addresses change. The message codec is the sans-IO proto.identify.
+from microp2p.proto import identify
+from microp2p.identity import envelope
+from microp2p.aio import asyncio, TimeoutError
+from microp2p.clock import wall_us
+from microp2p.errors import ProtocolError
+from microp2p.io.connection import StreamReset
+from microp2p import events as E
+
+IDENTIFY = identify.PROTOCOL_ID
+IDENTIFY_PUSH = identify.PUSH_PROTOCOL_ID
+
+
+def _strip_p2p(maddr):
+    pid = maddr.value_for("p2p")
+    if pid is None:
+        return maddr
+    return maddr.decapsulate("/p2p/" + pid)
+
+
+def identify_fields(peer, info):
+    """The JSON fields of an identify / identify:push event."""
+    obs = info.get("observed_addr")
+    return {
+        "peer": str(peer),
+        "protocols": sorted(info.get("protocols") or []),
+        "agentVersion": info.get("agent_version"),
+        "protocolVersion": info.get("protocol_version"),
+        "listenAddrs": [str(a) for a in info.get("listen_addrs") or []],
+        "observedAddr": str(obs) if obs else None,
+        "signedPeerRecord": info.get("signed_record") is not None,
+    }
+
+
+class IdentifyService:
+    def __init__(self, node):
+        self.node = node
+        # Peer-record sequence: peers ignore a record whose seq is not above the last one they
+        # stored, so a restarted node must not start again at 1: use the wall clock (µs).
+        self._record_seq = wall_us()
+        self._record_cache = None   # ((seq, addrs), signed peer record envelope)
+        node.handle(IDENTIFY, self._handle)
+        node.handle(IDENTIFY_PUSH, self._handle_push)
+        node.on_connection(self._on_connection)
+
+    def _on_connection(self, conn, opened):
+        if opened:
+            self.node.spawn(self.identify(conn))
+
+    def signed_record(self):
+        """Our signed peer record (an envelope), sealed again only when its content changes: an
+        Ed25519 signature per identify costs ~5 ms on MicroPython (x86), far more on an MCU."""
+        addrs = self.node.advertised_addrs()
+        key = (self._record_seq, tuple(a.to_bytes() for a in addrs))
+        cached = self._record_cache
+        if cached is None or cached[0] != key:
+            cached = (key, envelope.seal_peer_record(self.node.key, self._record_seq, addrs))
+            self._record_cache = cached
+        return cached[1]
+
+    def message(self, conn):
+        observed = _strip_p2p(conn.remote_addr) if conn.remote_addr is not None else None
+        node = self.node
+        return identify.frame(identify.encode_identify(
+            node.key, node.protocols(), node.advertised_addrs(), observed, node.profile.agent,
+            signed_record=self.signed_record()))
+
+    async def _handle(self, st):
+        await st.write(self.message(st.conn))
+        await st.close()
+
+    async def _read(self, st, push):
+        reader = identify.IdentifyReader(st.conn.remote_peer, push)
+        limit = self.node.profile.identify_max_bytes
+        got = 0
+        while True:
+            data = await st.read()
+            if not data:
+                return reader.receive_eof()[0][1]
+            got += len(data)
+            if got > limit:
+                raise ProtocolError("identify stream over %d bytes" % limit)
+            reader.receive(data)
+
+    async def identify(self, conn):
+        """Ask the remote who it is; the answer lands in conn.identified and an identify event."""
+        node = self.node
+        try:
+            st = await conn.new_stream([IDENTIFY])
+            info = await asyncio.wait_for(self._read(st, False), node.profile.identify_timeout_ms / 1000)
+            await st.close()
+        except (ProtocolError, OSError, EOFError, StreamReset, TimeoutError) as e:
+            node.log("identify %s failed: %s %s" % (conn.remote_peer, type(e).__name__, e))
+            return
+        conn.identified = info
+        node.emit(E.IDENTIFY, identify_fields(conn.remote_peer, info))
+
+    async def _handle_push(self, st):
+        info = await asyncio.wait_for(self._read(st, True), self.node.profile.identify_timeout_ms / 1000)
+        old = st.conn.identified or {}
+        for k in info:
+            if info[k] is not None:
+                old[k] = info[k]
+        st.conn.identified = old
+        self.node.emit(E.IDENTIFY_PUSH, identify_fields(st.conn.remote_peer, old))
+
+    async def _push_one(self, conn):
+        try:
+            st = await conn.new_stream([IDENTIFY_PUSH])
+            await st.write(self.message(conn))
+            await st.close()
+        except (ProtocolError, OSError, EOFError, StreamReset, TimeoutError) as e:
+            self.node.log("identify push to %s failed: %s %s" % (conn.remote_peer, type(e).__name__, e))
+
+    def push(self):
+        """Tell every connected peer our current protocols and addresses (after they changed)."""
+        for conn in list(self.node.connections):
+            if not conn.closed:
+                self.node.spawn(self._push_one(conn))
