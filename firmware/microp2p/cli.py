@@ -6,6 +6,7 @@
 # {"cmd":"stop"}.
 import sys
 import json
+from microp2p import events as E
 from microp2p import crypto
 from microp2p.aio import asyncio, print_exc, MICROPYTHON
 from microp2p.clock import ticks_ms, ticks_diff, wall_us
@@ -125,7 +126,7 @@ class Runner:
         for ma in self.opts["listen"] or ["/ip4/127.0.0.1/tcp/0"]:
             await node.listen(ma)
         self._setup_pubsub()
-        self.emit("started", {"peerId": str(node.peer_id),
+        self.emit(E.STARTED, {"peerId": str(node.peer_id),
                               "addrs": [str(a) + "/p2p/" + str(node.peer_id) for a in node.listen_addrs],
                               "runtime": sys.implementation.name})
         for ma in self.opts["dial"]:
@@ -137,7 +138,7 @@ class Runner:
         await self.done.wait()
         reader_task.cancel()
         await node.stop()
-        self.emit("stopped", {})
+        self.emit(E.STOPPED, {})
 
     def _setup_pubsub(self):
         try:
@@ -155,9 +156,9 @@ class Runner:
     def _on_pubsub_event(self, ev):
         kind = ev[0]
         if kind in ("graft", "prune", "subscribed", "unsubscribed"):
-            self.emit("gossip:" + kind, {"peer": str(ev[1]), "topic": ev[2]})
+            self.emit(E.GOSSIP_PREFIX + kind, {"peer": str(ev[1]), "topic": ev[2]})
         elif kind == "rejected":
-            self.emit("gossip:rejected", {"peer": str(ev[1]), "topic": ev[2], "reason": str(ev[3])})
+            self.emit(E.GOSSIP_REJECTED, {"peer": str(ev[1]), "topic": ev[2], "reason": str(ev[3])})
 
     def _on_message(self, topic, msg):
         data = msg.get("data", b"")
@@ -191,7 +192,7 @@ class Runner:
         if sig:
             # Lets a test re-check the author's signature independently of our router.
             fields["signature"] = bytes(sig).hex()
-        self.emit("gossip:message", fields)
+        self.emit(E.GOSSIP_MESSAGE, fields)
 
     async def _pub_when_ready(self, topic, text):
         t0 = ticks_ms()
@@ -221,7 +222,7 @@ class Runner:
                 cmd = json.loads(line)
                 await self.command(cmd)
             except Exception as e:
-                self.emit("error", {"error": "%s: %s" % (type(e).__name__, e)})
+                self.emit(E.ERROR, {"error": "%s: %s" % (type(e).__name__, e)})
         self.done.set()
 
     async def command(self, cmd):
@@ -236,7 +237,7 @@ class Runner:
         try:
             await fn(cmd)
         except Exception as e:
-            self.emit("error", {"cmd": name, "error": "%s: %s" % (type(e).__name__, e)})
+            self.emit(E.ERROR, {"cmd": name, "error": "%s: %s" % (type(e).__name__, e)})
 
     def _peer(self, cmd):
         from microp2p.identity.peerid import PeerId
@@ -256,9 +257,9 @@ class Runner:
         try:
             conn = await self.node.dial(cmd["addr"])
         except Exception as e:
-            self.emit("dial:error", {"addr": cmd["addr"], "error": "%s: %s" % (type(e).__name__, e)})
+            self.emit(E.DIAL_ERROR, {"addr": cmd["addr"], "error": "%s: %s" % (type(e).__name__, e)})
             return
-        self.emit("dial:ok", {"addr": cmd["addr"], "peer": str(conn.remote_peer)})
+        self.emit(E.DIAL_OK, {"addr": cmd["addr"], "peer": str(conn.remote_peer)})
 
     async def cmd_ping(self, cmd):
         peer = self._peer(cmd)
@@ -266,7 +267,7 @@ class Runner:
             await self.node.dial(cmd["addr"])
         rtts = await self.node.ping(peer, int(cmd.get("count", 1)))
         for r in rtts:
-            self.emit("ping", {"peer": str(peer), "rtt": r})
+            self.emit(E.PING, {"peer": str(peer), "rtt": r})
 
     async def cmd_echo(self, cmd):
         peer = self._peer(cmd)
@@ -276,7 +277,7 @@ class Runner:
         results = await asyncio.gather(*[self._echo_one(peer, size) for _ in range(n)],
                                        return_exceptions=True)
         errors = [repr(r) for r in results if r is not True]
-        self.emit("echo", {"peer": str(peer), "ok": not errors, "streams": n, "bytes": size,
+        self.emit(E.ECHO, {"peer": str(peer), "ok": not errors, "streams": n, "bytes": size,
                            "ms": ticks_diff(ticks_ms(), t0), "errors": errors[:3]})
 
     async def _echo_one(self, peer, size):
@@ -326,14 +327,14 @@ class Runner:
         elif isinstance(data, str):
             data = data.encode()
         mid = self.pubsub.publish(cmd["topic"], data)
-        self.emit("published", {"topic": cmd["topic"], "id": bytes(mid).hex() if mid else None,
+        self.emit(E.PUBLISHED, {"topic": cmd["topic"], "id": bytes(mid).hex() if mid else None,
                                 "recipients": len(self.pubsub.topic_peers(cmd["topic"]))})
 
     async def cmd_topic_peers(self, cmd):
         topic = cmd["topic"]
         r = self.pubsub.router
         mesh = r.mesh_peers(topic) if hasattr(r, "mesh_peers") else set()
-        self.emit("topic-peers", {"topic": topic, "peers": sorted(str(p) for p in r.topic_peers(topic)),
+        self.emit(E.TOPIC_PEERS, {"topic": topic, "peers": sorted(str(p) for p in r.topic_peers(topic)),
                                   "mesh": sorted(str(p) for p in mesh)})
 
     async def cmd_stats(self, cmd):
@@ -342,7 +343,7 @@ class Runner:
         ps = r.peer_stats()
         for pid in ps:
             peers[str(pid)] = ps[pid]
-        self.emit("stats", {"stats": dict(r.stats), "peers": peers, "driverDropped": self.pubsub.dropped})
+        self.emit(E.STATS, {"stats": dict(r.stats), "peers": peers, "driverDropped": self.pubsub.dropped})
 
     async def cmd_publish_many(self, cmd):
         """Publish `count` bench payloads of `size` bytes, every `interval_ms` (0: a burst)."""
@@ -364,7 +365,7 @@ class Runner:
                 await asyncio.sleep(0)
                 while self._backlog() > BENCH_MAX_BACKLOG:
                     await asyncio.sleep(0.001)
-        self.emit("published-many", {"topic": topic, "count": n, "ms": ticks_diff(ticks_ms(), t0),
+        self.emit(E.PUBLISHED_MANY, {"topic": topic, "count": n, "ms": ticks_diff(ticks_ms(), t0),
                                      "recipients": len(ps.topic_peers(topic))})
 
     def _backlog(self):
@@ -378,16 +379,16 @@ class Runner:
         b = {"topic": cmd["topic"], "want": want, "got": 0, "lat": [], "first_sent": None,
              "first_recv": None, "last_recv": None, "done": asyncio.Event()}
         self._bench = b
-        self.emit("bench-armed", {"topic": b["topic"], "count": want})
+        self.emit(E.BENCH_ARMED, {"topic": b["topic"], "count": want})
         try:
             await asyncio.wait_for(b["done"].wait(), wait_ms / 1000)
         except asyncio.TimeoutError:
             pass
         self._bench = None
-        self.emit("bench-result", bench_summary(b))
+        self.emit(E.BENCH_RESULT, bench_summary(b))
 
     async def cmd_peers(self, cmd):
-        self.emit("peers", {"peers": [str(c.remote_peer) for c in self.node.connections]})
+        self.emit(E.PEERS, {"peers": [str(c.remote_peer) for c in self.node.connections]})
 
 
 def bench_summary(b):

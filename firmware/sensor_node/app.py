@@ -18,6 +18,7 @@ import gc
 import json
 import sys
 
+from microp2p import events as E
 from microp2p.codec import cbor
 from microp2p.identity import keys
 from microp2p.io import node as nodemod
@@ -171,7 +172,7 @@ class SensorApp:
             REPLAY_COVER_MS // max(self.interval_ms, 1) + 2, router_mod.OWN_REPLAY_MAX_DEVICE, REPLAY_MAX))
         self.pubsub.subscribe(self.cfg["command_topic"])
         self.node.on_connection(self._on_connection)
-        self.emit("started", {"peerId": self.peer_id, "link": self.cfg["link"], "topic": self.topic,
+        self.emit(E.STARTED, {"peerId": self.peer_id, "link": self.cfg["link"], "topic": self.topic,
                               "runtime": sys.implementation.name, "interval_ms": self.interval_ms})
         tasks = [asyncio.create_task(self._link_loop()), asyncio.create_task(self._sample_loop()),
                  asyncio.create_task(self._flush_loop())]
@@ -187,7 +188,7 @@ class SensorApp:
             self.emit_stats()
             self.pubsub.close()
             await self.node.stop()
-            self.emit("stopped", {})
+            self.emit(E.STOPPED, {})
 
     def _on_connection(self, conn, opened):
         if not opened and conn is self.conn:
@@ -201,7 +202,7 @@ class SensorApp:
             await self._tcp_loop()
 
     async def _backoff(self, backoff, error):
-        self.emit("dial_failed", {"error": error, "retry_ms": backoff})
+        self.emit(E.DIAL_FAILED, {"error": error, "retry_ms": backoff})
         await _sleep_ms(backoff)
         return min(backoff * 2, self.cfg["max_backoff_ms"])
 
@@ -266,19 +267,19 @@ class SensorApp:
             t0 = ticks_ms()
             while not wlan.isconnected() and ticks_diff(ticks_ms(), t0) < WIFI_CONNECT_TIMEOUT_MS:
                 time.sleep_ms(100)
-        self.emit("wifi", {"connected": wlan.isconnected()})
+        self.emit(E.WIFI, {"connected": wlan.isconnected()})
 
     async def _hold(self, conn):
         """The link is up: report it, wait until it goes down."""
         self._closed_ev.clear()
         self.conn = conn
-        self.emit("connected", {"link": self.cfg["link"], "peer": str(conn.remote_peer)})
+        self.emit(E.CONNECTED, {"link": self.cfg["link"], "peer": str(conn.remote_peer)})
         self._ready_ev.set()
         if not conn.closed:
             await self._closed_ev.wait()
         self.conn = None
         self._replay_due = True
-        self.emit("disconnected", {"reason": "connection closed", "queued": len(self.queue)})
+        self.emit(E.DISCONNECTED, {"reason": "connection closed", "queued": len(self.queue)})
 
     # ---- readings ---------------------------------------------------------------------------
     async def _sample_loop(self):
@@ -307,16 +308,16 @@ class SensorApp:
         value, unit = self.sensor.read()
         self.seq += 1
         self.readings += 1
-        self.emit("reading", {"seq": self.seq, "v": value})
+        self.emit(E.READING, {"seq": self.seq, "v": value})
         if len(self.queue) >= self.cfg["queue_max"]:
             old = self.queue.pop(0)
             self.dropped += 1
-            self.emit("dropped", {"seq": old[0], "dropped": self.dropped})
+            self.emit(E.DROPPED, {"seq": old[0], "dropped": self.dropped})
         self.queue.append((self.seq, wall_ms(), value, unit))
         if self._ready():
             self._ready_ev.set()
         else:
-            self.emit("queued", {"seq": self.seq, "queued": len(self.queue)})
+            self.emit(E.QUEUED, {"seq": self.seq, "queued": len(self.queue)})
         if self.cfg["heap_report"]:
             self._sample_heap()
         n = self.cfg["stats_every"]
@@ -357,7 +358,7 @@ class SensorApp:
                 break
             await _sleep_ms(REPLAY_PAUSE_MS)
         if total:
-            self.emit("replayed", {"count": total})
+            self.emit(E.REPLAYED, {"count": total})
 
     def _publish(self, seq, t, value, unit):
         reading = {"dev": self.peer_id, "seq": seq, "t": t, "v": value, "unit": unit}
@@ -365,7 +366,7 @@ class SensorApp:
             reading["dropped"] = self.dropped
         self.pubsub.publish(self.topic, cbor.encode(reading))
         self.sent += 1
-        self.emit("published", {"seq": seq})
+        self.emit(E.PUBLISHED, {"seq": seq})
 
     def _sample_heap(self):
         try:
@@ -385,7 +386,7 @@ class SensorApp:
                 fields["heap_free"] = gc.mem_free()
             except AttributeError:
                 pass
-        self.emit("stats", fields)
+        self.emit(E.STATS, fields)
 
     # ---- pubsub: commands and subscriptions ---------------------------------------------------
     def _on_pubsub_event(self, ev):
@@ -398,15 +399,15 @@ class SensorApp:
         frm = msg.get("from")
         sender = str(PeerId.from_bytes(frm)) if frm else None
         if "*" not in self.command_from and sender not in self.command_from:
-            self.emit("command_rejected", {"from": sender, "reason": "sender not allowed"})
+            self.emit(E.COMMAND_REJECTED, {"from": sender, "reason": "sender not allowed"})
             return
         try:
             cmd = cbor.decode(msg.get("data", b""))
         except ProtocolError as e:
-            self.emit("command_rejected", {"from": sender, "reason": "bad cbor: %s" % e})
+            self.emit(E.COMMAND_REJECTED, {"from": sender, "reason": "bad cbor: %s" % e})
             return
         if not isinstance(cmd, dict):
-            self.emit("command_rejected", {"from": sender, "reason": "not a map"})
+            self.emit(E.COMMAND_REJECTED, {"from": sender, "reason": "not a map"})
             return
         to = cmd.get("to", "*")
         if to != "*" and to != self.peer_id:
@@ -418,19 +419,19 @@ class SensorApp:
         if name == "interval":
             ms = cmd.get("ms")
             if not isinstance(ms, int) or ms is True or ms is False or not MIN_INTERVAL_MS <= ms <= MAX_INTERVAL_MS:
-                self.emit("command_rejected", {"from": sender, "reason": "interval ms out of range"})
+                self.emit(E.COMMAND_REJECTED, {"from": sender, "reason": "interval ms out of range"})
                 return
             self.interval_ms = ms
             # the next reading comes one new interval after the latest one
             self._next_at = ticks_add(ticks_ms(), ms)
             self._wake.set()
-            self.emit("command", {"cmd": "interval", "ms": ms, "from": sender})
+            self.emit(E.COMMAND, {"cmd": "interval", "ms": ms, "from": sender})
         elif name == "ping":
             self._ping_pending = True
             self._wake.set()
-            self.emit("command", {"cmd": "ping", "from": sender})
+            self.emit(E.COMMAND, {"cmd": "ping", "from": sender})
         else:
-            self.emit("command_rejected", {"from": sender, "reason": "unknown command %r" % (name,)})
+            self.emit(E.COMMAND_REJECTED, {"from": sender, "reason": "unknown command %r" % (name,)})
 
 
 def run(config_path):

@@ -9,17 +9,11 @@ import microp2p_host  # noqa: F401  (installs the native crypto backend)
 from microp2p.identity import keys
 from microp2p.errors import MicroP2PError
 from microp2p.identity.peerid import PeerId
+from microp2p_host.keyfile import CliError, write_key_file
 
 EXIT_OK = 0
 EXIT_FAIL = 1  # the command could not do its job (unreadable key, file exists...)
 EXIT_USAGE = 2  # what argparse uses for bad arguments
-
-KEY_FILE_MODE = 0o600
-
-
-class CliError(Exception):
-    """A failure to report on stderr as `microp2p: <message>` with exit status EXIT_FAIL."""
-
 
 def _seed_arg(text):
     try:
@@ -68,23 +62,6 @@ def run_id(args):
 
 def add_keygen_args(p):
     p.add_argument("--out", required=True, metavar="FILE", help="where to write the new key (mode 0600)")
-
-
-def write_key_file(path, key):
-    """Create path (never overwrite) with mode 0600 and the raw PrivateKey protobuf."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, KEY_FILE_MODE)
-    except FileExistsError:
-        raise CliError("%s already exists; refusing to overwrite an identity" % path)
-    except OSError as e:
-        raise CliError("cannot create %s: %s" % (path, e.strerror or e))
-    try:
-        os.fchmod(fd, KEY_FILE_MODE)  # the umask may have narrowed it; never widen beyond 0600
-        data = key.to_protobuf()
-        while data:
-            data = data[os.write(fd, data):]
-    finally:
-        os.close(fd)
 
 
 def run_keygen(args):

@@ -53,7 +53,7 @@ def _micropypath(extra=()):
 
 
 def write_key(path, key=None, replace=False):
-    from microp2p_host.cli import write_key_file
+    from microp2p_host.keyfile import write_key_file
     if replace and os.path.exists(path):
         os.unlink(path)  # an emulation dir reused with --keep: fresh identities each run
     key = key or keys.Ed25519PrivateKey.generate()
@@ -552,7 +552,7 @@ def add_args(p):
 
 
 def run(args):
-    from microp2p_host.cli import CliError
+    from microp2p_host.keyfile import CliError
     if args.tcp < 0 or args.serial < 0 or args.tcp + args.serial == 0:
         raise CliError("emulate needs at least one device")
     if args.keep:

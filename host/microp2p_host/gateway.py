@@ -25,6 +25,7 @@ import sys
 import time
 import tomllib
 
+from microp2p import events as E
 from microp2p.identity import keys
 from microp2p.io import node as nodemod, pubsub as pubsub_driver
 from microp2p.io.profile import Profile
@@ -166,7 +167,7 @@ def load_or_create_key(path):
     """The gateway identity: read from path, or a new one written there (mode 0600)."""
     if os.path.exists(path):
         return keys.load_private_key(path)
-    from microp2p_host.cli import write_key_file
+    from microp2p_host.keyfile import write_key_file
     d = os.path.dirname(os.path.abspath(path))
     os.makedirs(d, exist_ok=True)
     key = keys.Ed25519PrivateKey.generate()
@@ -259,10 +260,10 @@ class Gateway:
                 dev.addr = addr
                 dev.connects += 1
                 dev.last_seen = dev.connected_at = time.time()
-                self.emit("device:connected", {"peer": pid, "name": dev.name, "link": link, "addr": addr})
+                self.emit(E.DEVICE_CONNECTED, {"peer": pid, "name": dev.name, "link": link, "addr": addr})
             else:
                 self.network_peers.add(pid)
-                self.emit("peer:connected", {"peer": pid, "addr": f.get("addr"), "direction": f.get("direction")})
+                self.emit(E.PEER_CONNECTED, {"peer": pid, "addr": f.get("addr"), "direction": f.get("direction")})
         elif name == "connection:close":
             pid = f["peer"]
             dev = self.devices.get(pid)
@@ -270,11 +271,11 @@ class Gateway:
                 self._fold_out_count(dev)
                 dev.state = "disconnected"
                 dev.last_seen = time.time()
-                self.emit("device:disconnected", {"peer": pid, "name": dev.name, "link": dev.link,
+                self.emit(E.DEVICE_DISCONNECTED, {"peer": pid, "name": dev.name, "link": dev.link,
                                                   "msgsIn": dev.msgs_in, "msgsOut": dev.msgs_out})
             elif pid in self.network_peers and self.node.connection_to(PeerId.from_string(pid)) is None:
                 self.network_peers.discard(pid)
-                self.emit("peer:disconnected", {"peer": pid})
+                self.emit(E.PEER_DISCONNECTED, {"peer": pid})
         elif name == "connection:refused":
             pid = f.get("peer")
             dev = self.devices.get(pid) if pid else None
@@ -282,7 +283,7 @@ class Gateway:
                 dev.refusals += 1
             else:
                 self.refused_unknown += 1
-            self.emit("device:refused", {"peer": pid, "addr": f.get("addr"), "reason": f.get("reason")})
+            self.emit(E.DEVICE_REFUSED, {"peer": pid, "addr": f.get("addr"), "reason": f.get("reason")})
 
     def _find_conn(self, pid):
         for c in reversed(self.node.connections):
@@ -326,7 +327,7 @@ class Gateway:
             dev.last_seen = time.time()
         if self.config.message_events:
             data = bytes(msg.get("data", b""))
-            self.emit("gossip:message", {"topic": topic, "from": author,
+            self.emit(E.GOSSIP_MESSAGE, {"topic": topic, "from": author,
                                          "seqno": bytes(msg.get("seqno", b"")).hex(),
                                          "size": len(data), "dataHex": data[:MESSAGE_SUMMARY_BYTES].hex()})
 
@@ -351,7 +352,7 @@ class Gateway:
         node.start()
         self.started_at = time.time()
         suffix = "/p2p/" + self.peer_id
-        self.emit("started", {"peerId": self.peer_id,
+        self.emit(E.STARTED, {"peerId": self.peer_id,
                               "addrs": [str(a) + suffix for a in net_addrs],
                               "deviceAddrs": [str(a) + suffix for a in dev_addrs],
                               "serial": [s.get("path") or "fd:%s" % s.get("fd") for s in self.config.serial],
@@ -374,14 +375,14 @@ class Gateway:
                     conn = await asyncio.wait_for(self.node.dial(addr), BOOTSTRAP_DIAL_TIMEOUT_S)
                     failures = 0
                     backoff = BOOTSTRAP_BACKOFF_MIN_S
-                    self.emit("bootstrap:connected", {"addr": addr})
+                    self.emit(E.BOOTSTRAP_CONNECTED, {"addr": addr})
                 except Exception as e:
                     failures += 1
-                    self.emit("bootstrap:error", {"addr": addr, "attempt": failures,
+                    self.emit(E.BOOTSTRAP_ERROR, {"addr": addr, "attempt": failures,
                                                   "error": "%s: %s" % (type(e).__name__, e),
                                                   "retryInS": backoff if failures < self.config.bootstrap_max_attempts else None})
                     if failures >= self.config.bootstrap_max_attempts:
-                        self.emit("bootstrap:failed", {"addr": addr, "attempts": failures})
+                        self.emit(E.BOOTSTRAP_FAILED, {"addr": addr, "attempts": failures})
                         return
                     await self._sleep(backoff)
                     backoff = min(backoff * 2, BOOTSTRAP_BACKOFF_MAX_S)
@@ -410,16 +411,16 @@ class Gateway:
         addr = serial_addr(name)
         while not self._stop.is_set():
             def on_link(ev, name=name):
-                self.emit("serial:link", {"port": name, "state": ev[0]})
+                self.emit(E.SERIAL_LINK, {"port": name, "state": ev[0]})
             try:
                 port = self._open_serial(spec, on_link)
             except Exception as e:
-                self.emit("serial:error", {"port": name, "error": "%s: %s" % (type(e).__name__, e)})
+                self.emit(E.SERIAL_ERROR, {"port": name, "error": "%s: %s" % (type(e).__name__, e)})
                 await self._sleep(SERIAL_REOPEN_S)
                 continue
             self.serial_ports.append(port)
             port.start()
-            self.emit("serial:open", {"port": name, "baud": spec["baud"]})
+            self.emit(E.SERIAL_OPEN, {"port": name, "baud": spec["baud"]})
             try:
                 while not self._stop.is_set():
                     conn = StreamPair(*([await port.accept()] * 2))
@@ -428,7 +429,7 @@ class Gateway:
                     self._tasks.append(t)
                     t.add_done_callback(self._forget_task)
             except OSError as e:
-                self.emit("serial:error", {"port": name, "error": str(e)})
+                self.emit(E.SERIAL_ERROR, {"port": name, "error": str(e)})
             finally:
                 port.close()
                 if port in self.serial_ports:
@@ -463,7 +464,7 @@ class Gateway:
         while not self._stop.is_set():
             await self._sleep(self.config.stats_interval_s)
             if not self._stop.is_set():
-                self.emit("stats", self.stats())
+                self.emit(E.STATS, self.stats())
 
     async def _table_loop(self):
         while not self._stop.is_set():
@@ -502,7 +503,7 @@ class Gateway:
             await asyncio.wait_for(self.node.stop(), STOP_TIMEOUT_S)
         except asyncio.TimeoutError:
             pass
-        self.emit("stopped", self.stats())
+        self.emit(E.STOPPED, self.stats())
 
 
 def rss_kb():
@@ -549,7 +550,7 @@ def add_args(p):
 
 
 def run(args):
-    from microp2p_host.cli import CliError
+    from microp2p_host.keyfile import CliError
     try:
         config = GatewayConfig.load(args.config)
     except (OSError, ConfigError) as e:

@@ -44,9 +44,8 @@ class PtyLine:
         self._closed = False
 
     def set_error_rate(self, rate):
-        self.to_device.error_rate = self.to_gateway.error_rate = rate
-        self.to_device.gap = self.to_device._draw_gap()
-        self.to_gateway.gap = self.to_gateway._draw_gap()
+        self.to_device.set_error_rate(rate)
+        self.to_gateway.set_error_rate(rate)
 
     def unplug(self, unplugged=True):
         self.to_device.unplugged = self.to_gateway.unplugged = unplugged

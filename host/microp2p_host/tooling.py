@@ -329,7 +329,7 @@ def add_provision_args(p):
 
 
 def run_provision(args):
-    from microp2p_host import cli
+    from microp2p_host.keyfile import write_key_file
 
     board = load_board(args.board)
     sensor = None
@@ -339,7 +339,7 @@ def run_provision(args):
             if args.adc_pin is None:
                 raise ToolError("--sensor adc needs --adc-pin")
             sensor["pin"] = args.adc_pin
-    peer, cfg = provision(board, args.out, cli.write_key_file, gateway=args.gateway, link=args.link,
+    peer, cfg = provision(board, args.out, write_key_file, gateway=args.gateway, link=args.link,
                           serial_port=args.serial_port, baud=args.baud, interval_ms=args.interval_ms,
                           topic=args.topic, command_topic=args.command_topic, sensor=sensor,
                           wifi_ssid=args.wifi_ssid, wifi_password=args.wifi_password)

@@ -55,6 +55,10 @@ class FaultyWire:
         self.gap = self._draw_gap()
         self.stats = {"flips": 0, "drops": 0, "dups": 0, "lost": 0, "bytes": 0}
 
+    def set_error_rate(self, rate):
+        self.error_rate = rate
+        self.gap = self._draw_gap()
+
     def _draw_gap(self):
         # geometric gap to the next faulty byte: one draw per fault, not per byte
         if self.error_rate <= 0:

@@ -15,7 +15,7 @@ from microp2p.io import node as nodemod, pubsub as pubsub_driver
 from microp2p.identity.peerid import PeerId
 from microp2p.pubsub import rpc as R
 from microp2p_host import tooling
-from microp2p_host.cli import write_key_file
+from microp2p_host.keyfile import write_key_file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MPY = os.path.join(ROOT, ".venv", "bin", "micropython")

@@ -6,7 +6,8 @@
 #
 #   u = Upgrade(outbound, key, ...)      the dialer's first bytes are ready at once
 #   out = u.data_to_send()              write these to the stream
-#   u.receive(data)                     bytes read from the stream; raises ProtocolError subclasses
+#   u.receive(data) -> events           bytes read from the stream: [("upgraded",)] once, when done;
+#                                       raises ProtocolError subclasses (the connection must close)
 #   u.done                              True once secured and the muxer is agreed; then:
 #   u.remote_peer u.transport u.muxer u.muxer_negotiation ("early" | "multistream")
 #   u.pending                           plaintext chunks that already belong to the muxer
@@ -36,11 +37,14 @@ def _data_events(events):
 class Upgrade:
     """outbound: we dialled (multistream and Noise initiator, yamux client).
     key: our identity private key; expected_peer: the PeerId the dialer wants (None: anyone).
-    noise_static: (static_private, identity_sig, static_public) cached per node (see noise.make_static)."""
+    noise_static: (static_private, identity_sig, static_public) cached per node (see noise.make_static).
+    early: offer our muxers inside the Noise handshake (the inlined-muxer spec); False always
+    negotiates the muxer with multistream-select afterwards."""
 
-    def __init__(self, outbound, key, expected_peer=None, noise_static=None, muxers=(YAMUX,)):
+    def __init__(self, outbound, key, expected_peer=None, noise_static=None, muxers=(YAMUX,), early=True):
         self.outbound = outbound
         self.muxers = tuple(muxers)
+        self._early = early
         self._key = key
         self._expected = expected_peer
         self._static = noise_static or (None, None, None)
@@ -64,6 +68,12 @@ class Upgrade:
         return out
 
     def receive(self, data):
+        if self._state == _DONE:
+            raise UsageError("upgrade already done: feed the transport")
+        self._receive(data)
+        return [("upgraded",)] if self._state == _DONE else []
+
+    def _receive(self, data):
         if self._state == _SECURITY:
             events = self._mss.receive(data)
             self._out += self._mss.data_to_send()
@@ -82,13 +92,11 @@ class Upgrade:
         if self._state == _MUXER:
             for chunk in self.transport.receive(data):
                 self._muxer_input(chunk)
-            return
-        raise UsageError("upgrade already done: feed the transport")
 
     # ---- steps ---------------------------------------------------------------------------------
     def _start_handshake(self):
         sp, sig, pub = self._static
-        self._hs = noise.Handshake(self.outbound, self._key, self._expected, self.muxers,
+        self._hs = noise.Handshake(self.outbound, self._key, self._expected, self.muxers if self._early else (),
                                    static_private=sp, identity_sig=sig, static_public=pub)
         self._out += self._hs.data_to_send()  # msg 1 when we initiate
         self._state = _HANDSHAKE
