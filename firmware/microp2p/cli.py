@@ -1,6 +1,6 @@
 # `microp2p node`: one peer driven by arguments and JSON commands on stdin, reporting JSON lines on
 # stdout. Portable: the host CLI and `micropython -m microp2p.node` run this same code, so a test
-# scenario runs unchanged on either runtime. Contract (ARCHITECTURE.md, "Command line"):
+# scenario runs unchanged on either runtime. Contract (docs/architecture.md, "Command line"):
 #   node --listen MA [--seed HEX64 | --key FILE] [--dial MA]... [--sub TOPIC]... [--pub TOPIC:MSG]...
 # stdout: JSON lines only ("started" first); logs go to stderr. Exits on stdin EOF, SIGTERM or
 # {"cmd":"stop"}.

@@ -1,5 +1,5 @@
 # `microp2p` command line. One function pair per subcommand (add its arguments, run it),
-# registered in COMMANDS; main() dispatches. Output contracts (see ARCHITECTURE.md) that scripts
+# registered in COMMANDS; main() dispatches. Output contracts (see docs/architecture.md) that scripts
 # rely on: `id` prints only the peer ID; errors go to stderr with a non-zero exit status.
 import argparse
 import os

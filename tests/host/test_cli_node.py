@@ -1,4 +1,4 @@
-# The `microp2p node` / `microp2p ping` command-line contract (ARCHITECTURE.md, "Command line"),
+# The `microp2p node` / `microp2p ping` command-line contract (docs/architecture.md, "Command line"),
 # on CPython and on the MicroPython unix port: JSON lines only on stdout, `started` first with
 # the real bound port, exit within seconds of stop / EOF / SIGTERM; ping prints rtt lines and
 # exits non-zero when the peer cannot be reached.
