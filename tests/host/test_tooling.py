@@ -25,7 +25,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 MPY = os.path.join(ROOT, ".venv", "bin", "micropython")
 BIN = os.path.dirname(sys.executable)
 # MicroPython .mpy header: b"M", version 6, then (arch << 2) | sub-version
-MPY_ARCH = {"x64": 2, "armv6m": 4, "xtensawin": 10}
+MPY_ARCH = {"x64": 2, "armv6m": 4, "armv7emsp": 7, "xtensawin": 10}
 
 
 def _cli(argv, sub=False):
@@ -64,7 +64,7 @@ def test_board_files():
 def test_build_every_board():
     out = _tmp()
     try:
-        for name in ("esp32", "esp32s3", "rp2_pico_w", "unix"):
+        for name in ("esp32", "esp32s3", "rp2_pico_w", "rp2_pico2_w", "unix"):
             d = os.path.join(out, name)
             rc, so, se = _cli(["build", "--board", name, "--out", d])
             assert rc == 0, se

@@ -1,0 +1,5 @@
+# sensor-node: the device app (signed CBOR readings, commands, reconnect); boards run main.py.
+metadata(version="0.1.0", description="microp2p sensor node app", license="MIT")
+require("microp2p-pubsub")
+require("microp2p-serial")
+package("sensor_node", files=("__init__.py", "__main__.py", "app.py", "sensors.py", "main.py"), base_path="../..")
