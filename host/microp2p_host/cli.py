@@ -186,7 +186,9 @@ PASSTHROUGH = {
 
 
 def build_parser():
+    import microp2p
     parser = argparse.ArgumentParser(prog="microp2p", description="libp2p for constrained hardware")
+    parser.add_argument("--version", action="version", version="microp2p %s" % microp2p.__version__)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     # listed for --help only: main() hands these argv straight to their own (portable) parsers

@@ -9,9 +9,7 @@
 import json
 import os
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-FIRMWARE_DIR = os.path.join(ROOT, "firmware")
-PARTS_DIR = os.path.join(FIRMWARE_DIR, "parts")
+from microp2p_host.paths import PARTS_DIR
 MAX_MANIFEST_BYTES = 65536
 
 

@@ -1,0 +1,44 @@
+# The host package installed with pip (not run from a clone) finds its boards, device parts and
+# firmware files: `pip install .` into a fresh target folder, then the CLI from there, run from
+# an unrelated working directory.
+import os
+import subprocess
+import sys
+import tempfile
+import shutil
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def test_pip_installed_package_builds_and_provisions_from_anywhere():
+    target = tempfile.mkdtemp(prefix="microp2p-installed-")
+    work = tempfile.mkdtemp(prefix="microp2p-cwd-")
+    try:
+        r = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", target, ROOT],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300)
+        assert r.returncode == 0, r.stdout
+        env = dict(os.environ, PYTHONPATH=target)
+
+        def cli(*args):
+            return subprocess.run([sys.executable, "-m", "microp2p_host.cli"] + list(args), cwd=work, env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120)
+
+        r = subprocess.run([sys.executable, "-c", "import microp2p_host.paths as p, microp2p; print(p.ROOT, p.PARTS_DIR, microp2p.__file__)"],
+                           cwd=work, env=env, stdout=subprocess.PIPE, text=True, timeout=60)
+        root, parts_dir, mod = r.stdout.split()
+        assert root == "None" and parts_dir.startswith(target) and mod.startswith(target)
+        r = cli("--version")
+        assert r.returncode == 0 and r.stdout.startswith("microp2p ")
+        r = cli("build", "--board", "esp32", "--out", os.path.join(work, "b"))
+        assert r.returncode == 0, r.stderr
+        assert os.path.isfile(os.path.join(work, "b", "microp2p", "io", "node.mpy"))
+        assert os.path.isfile(os.path.join(work, "b", "main.py"))
+        r = cli("provision", "--board", "rp2_pico_w", "--out", os.path.join(work, "d"), "--gateway",
+                "/ip4/127.0.0.1/tcp/1/p2p/12D3KooWDBwiYEx4nwKo9jzJmTttv9bsbz4QZxFx1nE4bRjga1WL")
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.strip().startswith("12D3KooW")
+        r = cli("build", "--board", "nosuch")
+        assert r.returncode != 0 and "esp32" in r.stderr and "Traceback" not in r.stderr
+    finally:
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
