@@ -130,6 +130,16 @@ def run_gateway(args):
     return gateway.run(args)
 
 
+def add_watch_args(p):
+    from microp2p_host import watch
+    watch.add_args(p)
+
+
+def run_watch(args):
+    from microp2p_host import watch
+    return watch.run(args)
+
+
 def add_emulate_args(p):
     from microp2p_host import emulate
     emulate.add_args(p)
@@ -170,6 +180,8 @@ COMMANDS = [
     ("ping", "ping a peer over /ipfs/ping/1.0.0 and print RTTs", add_ping_args, run_ping),
     ("gateway", "run the gateway between devices (TCP, serial) and the libp2p network",
      add_gateway_args, run_gateway),
+    ("watch", "print decoded, signature-checked sensor readings from a peer or gateway",
+     add_watch_args, run_watch),
     ("emulate", "run an emulated fleet: MicroPython devices + gateway (+ a js-libp2p subscriber)",
      add_emulate_args, run_emulate),
     ("build", "compile the device firmware (.mpy) for a board", _tool_args("build"), _tool("build")),
