@@ -332,18 +332,18 @@ class Runner:
 
     async def cmd_topic_peers(self, cmd):
         topic = cmd["topic"]
-        r = self.pubsub.router
-        mesh = r.mesh_peers(topic) if hasattr(r, "mesh_peers") else set()
-        self.emit(E.TOPIC_PEERS, {"topic": topic, "peers": sorted(str(p) for p in r.topic_peers(topic)),
-                                  "mesh": sorted(str(p) for p in mesh)})
+        ps = self.pubsub
+        self.emit(E.TOPIC_PEERS, {"topic": topic, "peers": sorted(str(p) for p in ps.topic_peers(topic)),
+                                  "mesh": sorted(str(p) for p in ps.mesh_peers(topic))})
 
     async def cmd_stats(self, cmd):
-        r = self.pubsub.router
         peers = {}
-        ps = r.peer_stats()
+        ps = self.pubsub.peer_stats()
         for pid in ps:
             peers[str(pid)] = ps[pid]
-        self.emit(E.STATS, {"stats": dict(r.stats), "peers": peers, "driverDropped": self.pubsub.dropped})
+        stats = self.pubsub.stats()
+        dropped = stats.pop("driver_dropped")
+        self.emit(E.STATS, {"stats": stats, "peers": peers, "driverDropped": dropped})
 
     async def cmd_publish_many(self, cmd):
         """Publish `count` bench payloads of `size` bytes, every `interval_ms` (0: a burst)."""

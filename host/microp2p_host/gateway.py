@@ -308,13 +308,13 @@ class Gateway:
     def _refresh_out_counts(self):
         if self.pubsub is None:
             return
-        peers = self.pubsub.router.peers
+        peers = self.pubsub.peer_stats()
         for dev in self.devices.values():
             if dev.state != "connected":
                 continue
             p = peers.get(PeerId.from_string(dev.peer))
             if p is not None:
-                dev.msgs_out = dev.out_base + p.msgs_sent
+                dev.msgs_out = dev.out_base + p["msgs_sent"]
 
     # ---- pubsub ------------------------------------------------------------------------------
     def _on_message(self, topic, msg):
@@ -457,7 +457,7 @@ class Gateway:
                 "connections": len(self.node.connections), "messages": self.messages,
                 "msgsIn": sum(d.msgs_in for d in devs), "msgsOut": sum(d.msgs_out for d in devs),
                 "refusedUnknown": self.refused_unknown,
-                "router": dict(self.pubsub.router.stats) if self.pubsub else {},
+                "router": self.pubsub.stats() if self.pubsub else {},
                 "rssKb": rss_kb(), "cpuS": round(sum(os.times()[:2]), 2)}
 
     async def _stats_loop(self):

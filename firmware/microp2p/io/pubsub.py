@@ -71,6 +71,21 @@ class PubSub:
     def topic_peers(self, topic):
         return self.router.topic_peers(topic)
 
+    def mesh_peers(self, topic):
+        """Peers in our gossipsub mesh for topic (empty for floodsub)."""
+        r = self.router
+        return r.mesh_peers(topic) if hasattr(r, "mesh_peers") else set()
+
+    def stats(self):
+        """Router counters (messages, duplicates, rejects, drops, ...) plus the driver's drops."""
+        s = dict(self.router.stats)
+        s["driver_dropped"] = self.dropped
+        return s
+
+    def peer_stats(self):
+        """{peer id: {counter: n}}: per-peer wire counters (msgs_sent, dups_recv, dropped, ...)."""
+        return self.router.peer_stats()
+
     def set_replay(self, count):
         """Keep our last `count` own messages for replay() (0: none)."""
         self.router.config.own_replay_max = count
