@@ -10,9 +10,21 @@ MPY := $(VENV)/bin/micropython
 # Heap for the MicroPython unit-test run: the core must fit a device-sized heap.
 MP_HEAP ?= 2M
 
-.PHONY: setup test test-cpython test-micropython test-wasm test-interop demo bench bench-gossip clean
+.PHONY: setup mosquitto-setup test test-cpython test-micropython test-wasm test-interop demo bench bench-gossip clean
 
-setup: $(VENV)/.stamp interop-setup
+setup: $(VENV)/.stamp interop-setup mosquitto-setup
+
+# The MQTT broker the bridge tests and `make demo` start privately (Debian package `mosquitto`;
+# tests run their own on a free 127.0.0.1 port, the system service is never used or started).
+# Installed when missing and we are root with apt-get; otherwise setup says what to install.
+mosquitto-setup:
+	@if command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || [ -x /usr/local/sbin/mosquitto ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "setup: installing the Debian package mosquitto (MQTT broker for the bridge tests and demo)"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y -q mosquitto >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q mosquitto >/dev/null; } \
+	    || echo "setup: WARNING: apt-get install mosquitto failed; the MQTT tests and demo need it"; \
+	else echo "setup: WARNING: mosquitto is missing; install it for the MQTT tests and demo (Debian/Ubuntu: sudo apt-get install mosquitto; macOS: brew install mosquitto)"; fi
 
 $(VENV)/.stamp: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -17,6 +17,8 @@
 #   [pubsub]    topics = ["sensors/readings", "sensors/commands"]
 #   [gateway]   stats_interval_s = 10   table_interval_s = 1   message_events = false
 #               bootstrap_max_attempts = 10   max_connections = 1024   max_pending_upgrades = 64
+#   [mqtt]      url = "mqtt://127.0.0.1:1883"  prefix = "microp2p"  out = [...]  in = [...]  qos = 1
+#               (the MQTT bridge: see bridge/mqtt.py; its topics are subscribed like pubsub.topics)
 import asyncio
 import json
 import os
@@ -81,6 +83,7 @@ class GatewayConfig:
         self.bootstrap_max_attempts = BOOTSTRAP_MAX_ATTEMPTS
         self.max_connections = MAX_CONNECTIONS
         self.max_pending_upgrades = MAX_PENDING_UPGRADES
+        self.mqtt = None         # bridge.mqtt.MqttConfig when there is an [mqtt] section
 
     @classmethod
     def load(cls, path):
@@ -132,6 +135,13 @@ class GatewayConfig:
         c.bootstrap_max_attempts = int(gw.get("bootstrap_max_attempts", c.bootstrap_max_attempts))
         c.max_connections = int(gw.get("max_connections", c.max_connections))
         c.max_pending_upgrades = int(gw.get("max_pending_upgrades", c.max_pending_upgrades))
+        if "mqtt" in d:
+            from microp2p_host.bridge.mqtt import MqttConfig, MqttConfigError
+            try:
+                c.mqtt = MqttConfig.from_dict(d["mqtt"], base_dir)
+            except MqttConfigError as e:
+                raise ConfigError(str(e))
+            c.topics += [t for t in c.mqtt.out + c.mqtt.in_ if t not in c.topics]
         if not c.network_listen and not c.device_listen and not c.serial:
             raise ConfigError("nothing to do: no network.listen, devices.listen or serial ports")
         return c
@@ -228,6 +238,7 @@ class Gateway:
         self.started_at = None
         self.verbose = False
         self._device_ports = set()
+        self.bridge = None                      # the MQTT bridge ([mqtt])
 
     # ---- output ------------------------------------------------------------------------------
     def emit(self, name, fields=None):
@@ -261,6 +272,8 @@ class Gateway:
                 dev.connects += 1
                 dev.last_seen = dev.connected_at = time.time()
                 self.emit(E.DEVICE_CONNECTED, {"peer": pid, "name": dev.name, "link": link, "addr": addr})
+                if self.bridge is not None:
+                    self.bridge.device_changed(pid)
             else:
                 self.network_peers.add(pid)
                 self.emit(E.PEER_CONNECTED, {"peer": pid, "addr": f.get("addr"), "direction": f.get("direction")})
@@ -273,6 +286,8 @@ class Gateway:
                 dev.last_seen = time.time()
                 self.emit(E.DEVICE_DISCONNECTED, {"peer": pid, "name": dev.name, "link": dev.link,
                                                   "msgsIn": dev.msgs_in, "msgsOut": dev.msgs_out})
+                if self.bridge is not None:
+                    self.bridge.device_changed(pid)
             elif pid in self.network_peers and self.node.connection_to(PeerId.from_string(pid)) is None:
                 self.network_peers.discard(pid)
                 self.emit(E.PEER_DISCONNECTED, {"peer": pid})
@@ -330,6 +345,9 @@ class Gateway:
             self.emit(E.GOSSIP_MESSAGE, {"topic": topic, "from": author,
                                          "seqno": bytes(msg.get("seqno", b"")).hex(),
                                          "size": len(data), "dataHex": data[:MESSAGE_SUMMARY_BYTES].hex()})
+        if self.bridge is not None:
+            # the router checked the StrictSign signature before delivering (when signing)
+            self.bridge.on_gossip(topic, msg, bool(self.pubsub.router.signing))
 
     # ---- listeners, dials, serial ------------------------------------------------------------
     async def start(self):
@@ -337,6 +355,10 @@ class Gateway:
         self.pubsub = pubsub_driver.attach(node, on_message=self._on_message)
         for t in self.config.topics:
             self.pubsub.subscribe(t)
+        if self.config.mqtt is not None:
+            from microp2p_host.bridge.mqtt import MqttBridge
+            self.bridge = MqttBridge(self.config.mqtt, self)
+            self.bridge.start()
         net_addrs = []
         for a in self.config.network_listen:
             net_addrs.append(await node.listen(a))
@@ -458,6 +480,7 @@ class Gateway:
                 "msgsIn": sum(d.msgs_in for d in devs), "msgsOut": sum(d.msgs_out for d in devs),
                 "refusedUnknown": self.refused_unknown,
                 "router": self.pubsub.stats() if self.pubsub else {},
+                **({"mqtt": self.bridge.stats()} if self.bridge is not None else {}),
                 "rssKb": rss_kb(), "cpuS": round(sum(os.times()[:2]), 2)}
 
     async def _stats_loop(self):
@@ -497,6 +520,8 @@ class Gateway:
             t.cancel()
         for p in list(self.serial_ports):
             p.close()
+        if self.bridge is not None:
+            await self.bridge.close()   # statuses offline, then a clean MQTT disconnect
         if self.pubsub is not None:
             self.pubsub.close()
         try:

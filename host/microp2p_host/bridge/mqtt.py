@@ -1,0 +1,672 @@
+# The gateway's MQTT bridge (aiomqtt, MQTT 5): the fleet's signed gossip readings go out to any
+# MQTT broker as JSON, JSON commands from MQTT come back in as CBOR gossip signed by the gateway.
+#
+# Config ([mqtt] in the gateway's TOML; every key optional except url/urls):
+#   url = "mqtt://127.0.0.1:1883"   (or urls = [...]: tried in turn on each reconnect; mqtts:// = TLS)
+#   prefix = "microp2p"   out = ["sensors/readings"]   in = ["sensors/commands"]   qos = 1
+#   raw = []              gossip topics in `out` whose payload is not CBOR: sent as "dataB64"
+#   username, password | password_env, ca_file, cert_file, key_file, client_id, buffer_max
+#
+# Topics:
+#   out  <prefix>/<gossip topic>/<device peer id>   {"from","seqno","verified":true,"data"|"dataB64"}
+#   status (retained)  <prefix>/devices/<peer id>/status     <prefix>/gateways/<gateway id>/status
+#   in   <prefix>/<command topic>  (every device)   <prefix>/<command topic>/<peer id>  (one device)
+#
+# Last will. MQTT gives a connection one will, so the will is the gateway's own retained status
+# (<prefix>/gateways/<id>/status -> "offline", reason "connection lost"): the broker publishes it
+# the moment the gateway's connection dies (crash, kill -9, network cut). Every device status
+# names its gateway ("gateway": id), so a consumer reads "device online" as "online while its
+# gateway is online". A clean exit flips each device's retained status to offline itself, then
+# marks the gateway offline; a (re)connect republishes every status, so a broker that restarted
+# without persistence gets them back.
+#
+# Guarantees and bounds:
+#   - only messages whose StrictSign signature the router checked go out ("verified": true);
+#   - one MQTT message per (from, seqno): replays after a device reconnect are dropped by a
+#     bounded cache (DEDUPE_MAX);
+#   - QoS 1: a reading leaves the outbox only when the broker acknowledged it; while the broker is
+#     unreachable readings wait in the outbox (buffer_max, oldest dropped first, drops counted and
+#     reported as `mqtt:dropped` events and in stats) and go out in order after the reconnect,
+#     which retries with exponential backoff (BACKOFF_MIN_S .. BACKOFF_MAX_S);
+#   - no loops: the bridge subscribes with MQTT 5 No Local (it never gets its own publishes back),
+#     tags what it publishes with the user property ORIGIN_PROPERTY and drops any tagged message
+#     that reaches its command subscriptions (another bridge's), refuses a config whose `out`
+#     and `in` overlap, and never sends to MQTT a gossip message it authored itself;
+#   - commands: bounded size, a JSON object of a known shape (sensor_node's commands), never a
+#     retained message (it would re-run on every reconnect); anything else -> `mqtt:rejected`.
+# Credentials are never logged or emitted (events carry the URL without userinfo, which a config
+# may not contain anyway).
+import asyncio
+import base64
+import collections
+import json
+import logging
+import math
+import os
+import time
+
+from microp2p.identity.peerid import PeerId
+
+DEFAULT_PREFIX = "microp2p"
+DEFAULT_OUT = ("sensors/readings",)
+DEFAULT_IN = ("sensors/commands",)
+DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
+BUFFER_MAX = 10000          # readings waiting for the broker (config buffer_max)
+BUFFER_MAX_LIMIT = 1000000
+DEDUPE_MAX = 65536          # (from, seqno) pairs remembered to publish each message once
+INFLIGHT_MAX = 256          # QoS 1 publishes awaiting their PUBACK at once
+COMMAND_MAX_BYTES = 1024    # an MQTT command payload larger than this is rejected unread
+INCOMING_MAX = 1024         # MQTT messages queued in the client before we read them
+BACKOFF_MIN_S = 0.25
+BACKOFF_MAX_S = 30.0
+CONNECT_TIMEOUT_S = 10.0
+KEEPALIVE_S = 15
+DROP_REPORT_S = 1.0         # mqtt:dropped events: at most one per this interval (plus a final one)
+CLOSE_TIMEOUT_S = 3.0       # clean exit: statuses flushed within this bound
+MAX_URLS = 16
+MAX_TOPICS = 64
+MAX_TOPIC_LEN = 256
+MAX_CREDENTIAL_LEN = 1024
+ORIGIN_PROPERTY = "microp2p-origin"   # MQTT 5 user property on everything a bridge publishes
+MIN_INTERVAL_MS = 50                  # sensor_node's bounds for {"cmd": "interval"}
+MAX_INTERVAL_MS = 24 * 3600 * 1000
+
+KNOWN_KEYS = {"url": "str", "urls": "list", "prefix": "str", "out": "list", "in": "list", "qos": "int",
+              "raw": "list", "username": "str", "password": "str", "password_env": "str",
+              "ca_file": "str", "cert_file": "str", "key_file": "str", "client_id": "str",
+              "buffer_max": "int"}
+
+
+class MqttConfigError(Exception):
+    pass
+
+
+def _check_topic_part(t, what):
+    if not isinstance(t, str):
+        raise MqttConfigError("%s must be strings" % what)
+    if not t or len(t) > MAX_TOPIC_LEN or t.startswith("/") or t.endswith("/") or "//" in t:
+        raise MqttConfigError("%s: %r is not a usable topic (empty, too long or stray '/')" % (what, t))
+    if "+" in t or "#" in t or "\x00" in t:
+        raise MqttConfigError("%s: %r contains an MQTT wildcard or NUL" % (what, t))
+    return t
+
+
+def parse_url(u):
+    """(scheme, host, port) of an mqtt:// or mqtts:// URL; userinfo is refused."""
+    if not isinstance(u, str):
+        raise MqttConfigError("mqtt.url must be a string")
+    scheme, sep, rest = u.partition("://")
+    if not sep or scheme not in DEFAULT_PORTS:
+        raise MqttConfigError("mqtt.url %r: must start with mqtt:// or mqtts://" % (u,))
+    if "@" in rest:
+        raise MqttConfigError("mqtt.url: no credentials in the URL (use username and password_env)")
+    hostport = rest.split("/", 1)[0]
+    if hostport.startswith("["):
+        host, _, tail = hostport[1:].partition("]")
+        port_text = tail[1:] if tail.startswith(":") else ""
+    else:
+        host, _, port_text = hostport.partition(":")
+    if not host:
+        raise MqttConfigError("mqtt.url %r: no host" % (u,))
+    port = DEFAULT_PORTS[scheme]
+    if port_text:
+        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+            raise MqttConfigError("mqtt.url %r: bad port" % (u,))
+        port = int(port_text)
+    return scheme, host, port
+
+
+class MqttConfig:
+    """The [mqtt] section, checked strictly: unknown keys and wrong types are errors naming the key."""
+
+    def __init__(self):
+        self.urls = []             # [(scheme, host, port)]
+        self.prefix = DEFAULT_PREFIX
+        self.out = list(DEFAULT_OUT)
+        self.in_ = list(DEFAULT_IN)
+        self.raw = []
+        self.qos = 1
+        self.username = None
+        self.password = None       # never logged (see __repr__)
+        self.ca_file = self.cert_file = self.key_file = None
+        self.client_id = None
+        self.buffer_max = BUFFER_MAX
+
+    def __repr__(self):
+        return "MqttConfig(urls=%r, prefix=%r, out=%r, in=%r, qos=%d, username=%s, password=%s)" % (
+            [display_url(u) for u in self.urls], self.prefix, self.out, self.in_, self.qos,
+            "set" if self.username else None, "set" if self.password else None)
+
+    @classmethod
+    def from_dict(cls, d, base_dir=".", environ=None):
+        env = os.environ if environ is None else environ
+        if not isinstance(d, dict):
+            raise MqttConfigError("[mqtt] must be a table")
+        c = cls()
+        for k, v in d.items():
+            kind = KNOWN_KEYS.get(k)
+            if kind is None:
+                raise MqttConfigError("mqtt.%s: unknown key (known: %s)" % (k, ", ".join(sorted(KNOWN_KEYS))))
+            ok = {"str": isinstance(v, str), "list": isinstance(v, list),
+                  "int": isinstance(v, int) and not isinstance(v, bool)}[kind]
+            if not ok:
+                raise MqttConfigError("mqtt.%s must be %s" % (k, {"str": "a string", "list": "a list",
+                                                                   "int": "an integer"}[kind]))
+        if ("url" in d) == ("urls" in d):
+            raise MqttConfigError("mqtt.url (or mqtt.urls) is required, not both")
+        urls = [d["url"]] if "url" in d else d["urls"]
+        if not urls or len(urls) > MAX_URLS:
+            raise MqttConfigError("mqtt.urls: 1..%d broker URLs" % MAX_URLS)
+        c.urls = [parse_url(u) for u in urls]
+        c.prefix = _check_topic_part(d.get("prefix", c.prefix), "mqtt.prefix")
+        for key, attr in (("out", "out"), ("in", "in_"), ("raw", "raw")):
+            if key in d:
+                vals = d[key]
+                if len(vals) > MAX_TOPICS:
+                    raise MqttConfigError("mqtt.%s: more than %d topics" % (key, MAX_TOPICS))
+                setattr(c, attr, [_check_topic_part(t, "mqtt." + key) for t in vals])
+        both = set(c.out) & set(c.in_)
+        if both:
+            raise MqttConfigError("mqtt.out and mqtt.in overlap (%s): that would loop" % ", ".join(sorted(both)))
+        stray = set(c.raw) - set(c.out)
+        if stray:
+            raise MqttConfigError("mqtt.raw: %s not in mqtt.out" % ", ".join(sorted(stray)))
+        # <prefix>/devices/... and <prefix>/gateways/... are the status topics
+        for t in c.out + c.in_:
+            if t.split("/", 1)[0] in ("devices", "gateways"):
+                raise MqttConfigError("mqtt: topic %r collides with the status topics" % t)
+        c.qos = d.get("qos", 1)
+        if c.qos not in (0, 1, 2):
+            raise MqttConfigError("mqtt.qos must be 0, 1 or 2")
+        if "password" in d and "password_env" in d:
+            raise MqttConfigError("mqtt.password and mqtt.password_env: give one")
+        c.username = d.get("username")
+        if "password_env" in d:
+            name = d["password_env"]
+            if name not in env:
+                raise MqttConfigError("mqtt.password_env: environment variable %s is not set" % name)
+            c.password = env[name]
+        else:
+            c.password = d.get("password")
+        for v, k in ((c.username, "username"), (c.password, "password")):
+            if v is not None and len(v) > MAX_CREDENTIAL_LEN:
+                raise MqttConfigError("mqtt.%s: too long" % k)
+        if c.password is not None and c.username is None:
+            raise MqttConfigError("mqtt.password needs mqtt.username")
+        for k in ("ca_file", "cert_file", "key_file"):
+            if k in d:
+                p = os.path.join(base_dir, d[k])
+                if not os.path.isfile(p):
+                    raise MqttConfigError("mqtt.%s: no such file %s" % (k, p))
+                setattr(c, k, p)
+        if (c.cert_file is None) != (c.key_file is None):
+            raise MqttConfigError("mqtt.cert_file and mqtt.key_file go together")
+        if (c.ca_file or c.cert_file) and not any(u[0] == "mqtts" for u in c.urls):
+            raise MqttConfigError("mqtt.ca_file/cert_file need an mqtts:// URL")
+        c.client_id = d.get("client_id")
+        if c.client_id is not None and not 0 < len(c.client_id) <= 128:
+            raise MqttConfigError("mqtt.client_id: 1..128 characters")
+        c.buffer_max = d.get("buffer_max", c.buffer_max)
+        if not 1 <= c.buffer_max <= BUFFER_MAX_LIMIT:
+            raise MqttConfigError("mqtt.buffer_max must be 1..%d" % BUFFER_MAX_LIMIT)
+        return c
+
+
+def display_url(u):
+    scheme, host, port = u
+    return "%s://%s:%d" % (scheme, ("[%s]" % host) if ":" in host else host, port)
+
+
+# ---- payloads ----------------------------------------------------------------------------------
+
+def jsonable(v, depth=0):
+    """A decoded CBOR value as JSON-able data: bytes -> base64 text, non-text map keys -> text,
+    tags -> their value, NaN/inf -> null."""
+    if depth > 32:
+        raise ValueError("nested too deep")
+    if isinstance(v, (str, bool)) or v is None:
+        return v
+    if isinstance(v, int):
+        return v
+    if isinstance(v, float):
+        return v if math.isfinite(v) else None
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        return base64.b64encode(bytes(v)).decode()
+    if isinstance(v, dict):
+        return {(k if isinstance(k, str) else str(jsonable(k, depth + 1))): jsonable(x, depth + 1) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [jsonable(x, depth + 1) for x in v]
+    value = getattr(v, "value", None)   # cbor2 CBORTag / undefined
+    if value is not None:
+        return jsonable(value, depth + 1)
+    return str(v)
+
+
+def reading_payload(author, seqno, data, raw):
+    """The JSON bytes published for one verified gossip message. A payload that is not a CBOR map
+    goes out as dataB64, like a raw topic's."""
+    d = {"from": author, "seqno": seqno.hex(), "verified": True}
+    if not raw:
+        import cbor2
+        try:
+            v = cbor2.loads(data)
+            if isinstance(v, dict):
+                d["data"] = jsonable(v)
+                return json.dumps(d, separators=(",", ":"), allow_nan=False).encode()
+        except Exception:
+            pass
+    d["dataB64"] = base64.b64encode(data).decode()
+    return json.dumps(d, separators=(",", ":")).encode()
+
+
+class CommandError(Exception):
+    pass
+
+
+def parse_command(payload, to=None):
+    """A JSON command from MQTT -> the CBOR map to publish (sensor_node's command shapes):
+    {"cmd": "interval", "ms": N} | {"cmd": "ping"}, optional "to": peer id or "*". `to` is the
+    device the MQTT topic addressed, if any. Raises CommandError with the reason."""
+    if len(payload) > COMMAND_MAX_BYTES:
+        raise CommandError("payload over %d bytes" % COMMAND_MAX_BYTES)
+    try:
+        cmd = json.loads(bytes(payload).decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as e:
+        raise CommandError("invalid JSON: %s" % e)
+    if not isinstance(cmd, dict):
+        raise CommandError("not a JSON object")
+    name = cmd.get("cmd")
+    if name == "interval":
+        allowed = {"cmd", "ms", "to"}
+        ms = cmd.get("ms")
+        if not isinstance(ms, int) or isinstance(ms, bool):
+            raise CommandError("interval: ms must be an integer")
+        if not MIN_INTERVAL_MS <= ms <= MAX_INTERVAL_MS:
+            raise CommandError("interval: ms must be %d..%d" % (MIN_INTERVAL_MS, MAX_INTERVAL_MS))
+        out = {"cmd": "interval", "ms": ms}
+    elif name == "ping":
+        allowed = {"cmd", "to"}
+        out = {"cmd": "ping"}
+    elif isinstance(name, str):
+        raise CommandError("unknown command %r" % name[:32])
+    else:
+        raise CommandError("cmd must be a string")
+    extra = set(cmd) - allowed
+    if extra:
+        raise CommandError("unknown field %s" % ", ".join(sorted(repr(k)[:32] for k in extra)))
+    target = cmd.get("to")
+    if target is not None:
+        if not isinstance(target, str):
+            raise CommandError("to must be a peer id or \"*\"")
+        if target != "*":
+            _check_peer(target)
+        if to is not None and target not in (to, "*"):
+            raise CommandError("to %s does not match the topic's device" % target[:64])
+    if to is not None:
+        out["to"] = to
+    elif target is not None:
+        out["to"] = target
+    return out
+
+
+def _check_peer(text):
+    try:
+        PeerId.from_string(text)
+    except Exception:
+        raise CommandError("%r is not a peer id" % text[:64])
+
+
+# ---- the bridge -----------------------------------------------------------------------------
+
+class _Entry:
+    __slots__ = ("topic", "payload", "retain")
+
+    def __init__(self, topic, payload, retain=False):
+        self.topic = topic
+        self.payload = payload
+        self.retain = retain
+
+
+def _quiet_logger():
+    lg = logging.getLogger("microp2p.mqtt")
+    if not lg.handlers:
+        lg.addHandler(logging.NullHandler())
+    lg.propagate = False   # paho's debug lines never reach a root handler
+    return lg
+
+
+class MqttBridge:
+    """Owned by the gateway: gw.emit(name, fields) for events, gw.pubsub.publish(topic, data),
+    gw.peer_id, gw.devices (peer id -> DeviceState), gw.config.allow."""
+
+    def __init__(self, config, gateway):
+        self.config = config
+        self.gw = gateway
+        self.prefix = config.prefix
+        self.out_topics = set(config.out)
+        self.raw_topics = set(config.raw)
+        self.in_topics = list(config.in_)
+        self.outbox = collections.deque()      # _Entry readings waiting for the broker
+        self.inflight = collections.deque()    # (_Entry, future) sent, PUBACK awaited
+        self.status_dirty = {}                 # peer id -> True: a device status to (re)publish
+        self.seen = collections.OrderedDict()  # (from, seqno) -> None
+        self.counters = collections.Counter()
+        self.connected = False
+        self.url = None
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._task = None
+        self._client = None
+        self._url_index = 0
+        self._drops_unreported = 0
+        self._last_drop_report = 0.0
+        self._drop_task = None
+        self._origin = "gateway/" + gateway.peer_id
+        self._props = None
+        self.gw_status_topic = "%s/gateways/%s/status" % (self.prefix, gateway.peer_id)
+
+    # ---- gateway hooks (sync, called from the event loop) ------------------------------------
+    def on_gossip(self, topic, msg, verified):
+        """A gossip message the gateway received and (StrictSign) verified."""
+        if topic not in self.out_topics:
+            return
+        frm = msg.get("from")
+        seqno = bytes(msg.get("seqno") or b"")
+        if not verified or not frm or not seqno:
+            self.counters["unverified"] += 1
+            return
+        frm = bytes(frm)
+        author = str(PeerId.from_bytes(frm))
+        if author == self.gw.peer_id:
+            return   # what the bridge (or anything else in the gateway) published: never sent back out
+        key = (frm, seqno)
+        if key in self.seen:
+            self.counters["duplicates"] += 1
+            return
+        self.seen[key] = None
+        if len(self.seen) > DEDUPE_MAX:
+            self.seen.popitem(last=False)
+        payload = reading_payload(author, seqno, bytes(msg.get("data") or b""), topic in self.raw_topics)
+        self._enqueue(_Entry("%s/%s/%s" % (self.prefix, topic, author), payload))
+
+    def device_changed(self, peer):
+        """A device connected or disconnected: its retained status is due."""
+        self.status_dirty[peer] = True
+        self._wake.set()
+
+    def _enqueue(self, entry):
+        if len(self.outbox) + len(self.inflight) >= self.config.buffer_max:
+            if self.outbox:
+                self.outbox.popleft()   # oldest waiting reading goes first
+            else:
+                self.counters["dropped"] += 1
+                self._drops_unreported += 1
+                self._report_drops()
+                return
+            self.counters["dropped"] += 1
+            self._drops_unreported += 1
+            self._report_drops()
+        self.outbox.append(entry)
+        self.counters["queued"] += 1
+        self._wake.set()
+
+    def _report_drops(self, final=False):
+        now = time.monotonic()
+        if self._drops_unreported and (final or now - self._last_drop_report >= DROP_REPORT_S):
+            self._last_drop_report = now
+            self.gw.emit("mqtt:dropped", {"dropped": self._drops_unreported, "droppedTotal": self.counters["dropped"],
+                                          "buffered": len(self.outbox) + len(self.inflight),
+                                          "bufferMax": self.config.buffer_max})
+            self._drops_unreported = 0
+
+    def stats(self):
+        c = self.counters
+        return {"connected": self.connected, "url": display_url(self.url) if self.url else None,
+                "published": c["published"], "buffered": len(self.outbox) + len(self.inflight),
+                "bufferMax": self.config.buffer_max, "dropped": c["dropped"], "duplicates": c["duplicates"],
+                "commands": c["commands"], "rejected": c["rejected"], "loopsDropped": c["loops"],
+                "statusPublished": c["status"], "reconnects": c["reconnects"]}
+
+    # ---- lifetime ----------------------------------------------------------------------------
+    def start(self):
+        self._task = asyncio.create_task(self._run())
+
+    async def close(self):
+        """Clean exit: every device's retained status -> offline, the gateway's -> offline, then
+        a normal DISCONNECT (the will is not sent). Bounded by CLOSE_TIMEOUT_S."""
+        self._stopping = True
+        client = self._client
+        if client is not None and self.connected:
+            try:   # readings still waiting get their chance first
+                deadline = time.monotonic() + CLOSE_TIMEOUT_S
+                while (self.outbox or self.inflight) and self.connected and time.monotonic() < deadline:
+                    await asyncio.sleep(0.02)
+            except Exception:
+                pass
+            try:
+                await asyncio.wait_for(self._publish_final(client), CLOSE_TIMEOUT_S)
+            except Exception as e:
+                self.gw.emit("mqtt:error", {"error": "final status: %s" % _err(e)})
+        self._report_drops(final=True)
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await asyncio.wait_for(self._task, CLOSE_TIMEOUT_S)
+            except (asyncio.CancelledError, asyncio.TimeoutError, Exception):
+                pass
+
+    async def _publish_final(self, client):
+        self.status_dirty.clear()
+        futs = [asyncio.ensure_future(client.publish(t, p, 1, True, self._props))
+                for t, p in self._all_statuses(offline=True)]
+        futs.append(asyncio.ensure_future(client.publish(self.gw_status_topic, self._gateway_status("offline", "stopped"),
+                                                         1, True, self._props)))
+        await asyncio.gather(*futs)
+
+    # ---- statuses ----------------------------------------------------------------------------
+    def _device_status(self, pid, offline=False):
+        d = self.gw.devices.get(pid)
+        if d is None:
+            return None
+        online = d.state == "connected" and not offline
+        return json.dumps({"status": "online" if online else "offline", "peer": pid, "name": d.name,
+                           "gateway": self.gw.peer_id, "link": d.link, "state": d.state,
+                           "lastSeen": round(d.last_seen, 3) if d.last_seen else None,
+                           "connects": d.connects, "msgsIn": d.msgs_in, "msgsOut": d.msgs_out,
+                           "ts": round(time.time(), 3)}).encode()
+
+    def _all_statuses(self, offline=False):
+        out = []
+        for pid in list(self.gw.devices):
+            p = self._device_status(pid, offline)
+            if p is not None:
+                out.append(("%s/devices/%s/status" % (self.prefix, pid), p))
+        return out
+
+    def _gateway_status(self, status, reason=None):
+        return json.dumps({"status": status, "gateway": self.gw.peer_id, "reason": reason,
+                           "devices": len(self.gw.devices), "ts": round(time.time(), 3)}).encode()
+
+    # ---- connection loop ---------------------------------------------------------------------
+    def _client_for(self, url):
+        import aiomqtt
+        from paho.mqtt.properties import Properties
+        from paho.mqtt.packettypes import PacketTypes
+        scheme, host, port = url
+        props = Properties(PacketTypes.PUBLISH)
+        props.UserProperty = [(ORIGIN_PROPERTY, self._origin)]
+        self._props = props
+        will_props = Properties(PacketTypes.WILLMESSAGE)
+        will_props.UserProperty = [(ORIGIN_PROPERTY, self._origin)]
+        tls = None
+        if scheme == "mqtts":
+            tls = aiomqtt.TLSParameters(ca_certs=self.config.ca_file, certfile=self.config.cert_file,
+                                        keyfile=self.config.key_file)
+        client = aiomqtt.Client(
+            host, port, username=self.config.username, password=self.config.password,
+            logger=_quiet_logger(), identifier=self.config.client_id or ("microp2p-" + self.gw.peer_id[-16:]),
+            protocol=aiomqtt.ProtocolVersion.V5, clean_start=True, keepalive=KEEPALIVE_S,
+            timeout=CONNECT_TIMEOUT_S, tls_params=tls,
+            will=aiomqtt.Will(self.gw_status_topic, self._gateway_status("offline", "connection lost"), 1, True,
+                              will_props),
+            max_inflight_messages=INFLIGHT_MAX, max_queued_incoming_messages=INCOMING_MAX)
+        client.pending_calls_threshold = INFLIGHT_MAX + len(self.gw.devices) + 16  # no warning spam
+        return client
+
+    async def _run(self):
+        import aiomqtt
+        backoff = BACKOFF_MIN_S
+        while not self._stopping:
+            url = self.config.urls[self._url_index % len(self.config.urls)]
+            self.url = url
+            try:
+                client = self._client_for(url)
+                async with client:
+                    self._client = client
+                    self.connected = True
+                    backoff = BACKOFF_MIN_S
+                    await self._session(client, url)
+            except asyncio.CancelledError:
+                raise
+            except (aiomqtt.MqttError, OSError, ValueError) as e:
+                self._after_disconnect(url, e, backoff)
+            finally:
+                self._client = None
+                self.connected = False
+            if self._stopping:
+                return
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, BACKOFF_MAX_S)
+
+    def _after_disconnect(self, url, e, backoff):
+        was = self.connected
+        # readings sent but not acknowledged go back to the front, in order
+        while self.inflight:
+            entry, fut = self.inflight.pop()
+            if fut.done() and not fut.cancelled() and fut.exception() is None:
+                self.counters["published"] += 1   # acknowledged just before the end
+                continue
+            fut.cancel()
+            self.outbox.appendleft(entry)
+        self.counters["reconnects" if was else "connect_failures"] += 1
+        self._url_index += 1
+        self.gw.emit("mqtt:disconnected" if was else "mqtt:connect_failed",
+                     {"url": display_url(url), "error": _err(e), "retryInS": backoff,
+                      "buffered": len(self.outbox)})
+
+    async def _session(self, client, url):
+        from paho.mqtt.subscribeoptions import SubscribeOptions
+        await client.publish(self.gw_status_topic, self._gateway_status("online"), 1, True, self._props)
+        for t in self.in_topics:
+            opts = SubscribeOptions(qos=1, noLocal=True)
+            await client.subscribe("%s/%s" % (self.prefix, t), options=opts)
+            await client.subscribe("%s/%s/+" % (self.prefix, t), options=opts)
+        for pid in self.gw.devices:   # every status again: the broker may have restarted empty
+            self.status_dirty[pid] = True
+        self.gw.emit("mqtt:connected", {"url": display_url(url), "buffered": len(self.outbox),
+                                        "subscribed": ["%s/%s[/+]" % (self.prefix, t) for t in self.in_topics]})
+        self._report_drops(final=True)
+        recv = asyncio.ensure_future(self._receive(client))
+        send = asyncio.ensure_future(self._send(client))
+        try:
+            done, _ = await asyncio.wait((recv, send), return_when=asyncio.FIRST_COMPLETED)
+            for t in done:
+                t.result()   # the error that ended the session
+        finally:
+            for t in (recv, send):
+                t.cancel()
+            await asyncio.gather(recv, send, return_exceptions=True)
+
+    async def _send(self, client):
+        qos = self.config.qos
+        props = self._props
+        while True:
+            if self.status_dirty:
+                await self._send_statuses(client)
+            outbox, inflight = self.outbox, self.inflight
+            while outbox and len(inflight) < INFLIGHT_MAX:
+                e = outbox.popleft()
+                inflight.append((e, asyncio.ensure_future(client.publish(e.topic, e.payload, qos, False, props))))
+            if inflight:
+                await inflight[0][1]       # raises on failure: the session ends, entries go back
+                inflight.popleft()
+                self.counters["published"] += 1
+                continue
+            self._wake.clear()
+            if not self.outbox and not self.status_dirty:
+                await self._wake.wait()
+
+    async def _send_statuses(self, client):
+        dirty = list(self.status_dirty)
+        self.status_dirty.clear()
+        futs = []
+        for pid in dirty:
+            p = self._device_status(pid)
+            if p is not None:
+                futs.append(client.publish("%s/devices/%s/status" % (self.prefix, pid), p, 1, True, self._props))
+        try:
+            await asyncio.gather(*futs)
+        except BaseException:
+            for pid in dirty:
+                self.status_dirty[pid] = True
+            raise
+        self.counters["status"] += len(futs)
+
+    async def _receive(self, client):
+        async for m in client.messages:
+            try:
+                self.handle_command(m.topic.value, m.payload, m.retain, m.properties)
+            except Exception as e:   # a bug here must not end the bridge
+                self.gw.emit("mqtt:error", {"error": "command handling: %s" % _err(e)})
+
+    # ---- in: MQTT -> gossip -----------------------------------------------------------------
+    def handle_command(self, mtopic, payload, retain=False, properties=None):
+        """One MQTT message on a command subscription. Returns the published CBOR map or None."""
+        ups = getattr(properties, "UserProperty", None) or ()
+        if any(k == ORIGIN_PROPERTY for k, _ in ups):
+            self.counters["loops"] += 1
+            return self._reject(mtopic, "published by a bridge (loop guard)")
+        if not isinstance(payload, (bytes, bytearray)):
+            payload = b"" if payload is None else str(payload).encode()
+        gtopic, to = self._match_in(mtopic)
+        if gtopic is None:
+            return self._reject(mtopic, "not a command topic")
+        if retain:
+            return self._reject(mtopic, "retained command ignored (it would run again on every reconnect)")
+        try:
+            if to is not None:
+                _check_peer(to)
+            cmd = parse_command(payload, to)
+        except CommandError as e:
+            return self._reject(mtopic, str(e))
+        target = cmd.get("to")
+        if target not in (None, "*") and target not in self.gw.devices:
+            return self._reject(mtopic, "unknown device %s" % target)
+        import cbor2
+        self.gw.pubsub.publish(gtopic, cbor2.dumps(cmd))
+        self.counters["commands"] += 1
+        self.gw.emit("mqtt:command", {"topic": mtopic, "gossipTopic": gtopic, "cmd": cmd})
+        return cmd
+
+    def _match_in(self, mtopic):
+        pre = self.prefix + "/"
+        if not mtopic.startswith(pre):
+            return None, None
+        rest = mtopic[len(pre):]
+        for t in self.in_topics:
+            if rest == t:
+                return t, None
+            if rest.startswith(t + "/"):
+                tail = rest[len(t) + 1:]
+                if tail and "/" not in tail:
+                    return t, tail
+        return None, None
+
+    def _reject(self, mtopic, reason):
+        self.counters["rejected"] += 1
+        self.gw.emit("mqtt:rejected", {"topic": mtopic[:MAX_TOPIC_LEN], "reason": reason})
+        return None
+
+
+def _err(e):
+    return "%s: %s" % (type(e).__name__, e)
