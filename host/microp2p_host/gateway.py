@@ -347,7 +347,7 @@ class Gateway:
                                          "size": len(data), "dataHex": data[:MESSAGE_SUMMARY_BYTES].hex()})
         if self.bridge is not None:
             # the router checked the StrictSign signature before delivering (when signing)
-            self.bridge.on_gossip(topic, msg, bool(self.pubsub.router.signing))
+            self.bridge.on_gossip(topic, msg, bool(self.pubsub.router.signing), author)
 
     # ---- listeners, dials, serial ------------------------------------------------------------
     async def start(self):

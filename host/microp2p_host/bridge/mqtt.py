@@ -54,7 +54,8 @@ DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
 BUFFER_MAX = 10000          # readings waiting for the broker (config buffer_max)
 BUFFER_MAX_LIMIT = 1000000
 DEDUPE_MAX = 65536          # (from, seqno) pairs remembered to publish each message once
-INFLIGHT_MAX = 256          # QoS 1 publishes awaiting their PUBACK at once
+INFLIGHT_MAX = 48           # QoS 1 publishes awaiting their PUBACK at once (aiomqtt and paho
+                            # walk their pending lists per publish: a larger window costs CPU)
 COMMAND_MAX_BYTES = 1024    # an MQTT command payload larger than this is rejected unread
 INCOMING_MAX = 1024         # MQTT messages queued in the client before we read them
 BACKOFF_MIN_S = 0.25
@@ -327,6 +328,28 @@ class _Entry:
         self.retain = retain
 
 
+def _packed_properties_class():
+    from paho.mqtt.properties import Properties
+
+    class PackedProperties(Properties):
+        """Publish properties packed once (paho packs them again for every message)."""
+        _packed = None
+
+        def freeze(self):
+            object.__setattr__(self, "_packed", Properties.pack(self))
+
+        def pack(self):
+            return self._packed if self._packed is not None else Properties.pack(self)
+    return PackedProperties
+
+
+def _PackedProperties(packet_type):
+    global _PackedProperties
+    cls = _packed_properties_class()
+    _PackedProperties = cls
+    return cls(packet_type)
+
+
 def _quiet_logger():
     lg = logging.getLogger("microp2p.mqtt")
     if not lg.handlers:
@@ -347,13 +370,18 @@ class MqttBridge:
         self.raw_topics = set(config.raw)
         self.in_topics = list(config.in_)
         self.outbox = collections.deque()      # _Entry readings waiting for the broker
-        self.inflight = collections.deque()    # (_Entry, future) sent, PUBACK awaited
+        self.inflight = collections.deque()    # (_Entry, mid) sent, PUBACK awaited
         self.status_dirty = {}                 # peer id -> True: a device status to (re)publish
         self.seen = collections.OrderedDict()  # (from, seqno) -> None
         self.counters = collections.Counter()
         self.connected = False
         self.url = None
         self._wake = asyncio.Event()
+        self._idle = asyncio.Event()           # the sender has nothing left to send
+        self._ack_ev = asyncio.Event()         # a PUBACK for a reading arrived
+        self._pc = None                        # the session's paho client (hot path)
+        self._waiting = self._acked = None
+        self._send_failed = False
         self._stopping = False
         self._task = None
         self._client = None
@@ -366,8 +394,9 @@ class MqttBridge:
         self.gw_status_topic = "%s/gateways/%s/status" % (self.prefix, gateway.peer_id)
 
     # ---- gateway hooks (sync, called from the event loop) ------------------------------------
-    def on_gossip(self, topic, msg, verified):
-        """A gossip message the gateway received and (StrictSign) verified."""
+    def on_gossip(self, topic, msg, verified, author=None):
+        """A gossip message the gateway received and (StrictSign) verified; author: the text
+        form of its `from` when the caller has it (base58 costs as much as the rest)."""
         if topic not in self.out_topics:
             return
         frm = msg.get("from")
@@ -376,7 +405,8 @@ class MqttBridge:
             self.counters["unverified"] += 1
             return
         frm = bytes(frm)
-        author = str(PeerId.from_bytes(frm))
+        if author is None:
+            author = str(PeerId.from_bytes(frm))
         if author == self.gw.peer_id:
             return   # what the bridge (or anything else in the gateway) published: never sent back out
         key = (frm, seqno)
@@ -408,7 +438,10 @@ class MqttBridge:
             self._report_drops()
         self.outbox.append(entry)
         self.counters["queued"] += 1
-        self._wake.set()
+        if self._pc is not None and len(self.inflight) < INFLIGHT_MAX:
+            self._pump()
+        else:
+            self._wake.set()
 
     def _report_drops(self, final=False):
         now = time.monotonic()
@@ -437,12 +470,13 @@ class MqttBridge:
         self._stopping = True
         client = self._client
         if client is not None and self.connected:
-            try:   # readings still waiting get their chance first
-                deadline = time.monotonic() + CLOSE_TIMEOUT_S
-                while (self.outbox or self.inflight) and self.connected and time.monotonic() < deadline:
-                    await asyncio.sleep(0.02)
-            except Exception:
-                pass
+            if self.outbox or self.inflight or self.status_dirty:   # readings waiting get their chance first
+                self._idle.clear()
+                self._wake.set()
+                try:
+                    await asyncio.wait_for(self._idle.wait(), CLOSE_TIMEOUT_S)
+                except asyncio.TimeoutError:
+                    pass
             try:
                 await asyncio.wait_for(self._publish_final(client), CLOSE_TIMEOUT_S)
             except Exception as e:
@@ -493,8 +527,9 @@ class MqttBridge:
         from paho.mqtt.properties import Properties
         from paho.mqtt.packettypes import PacketTypes
         scheme, host, port = url
-        props = Properties(PacketTypes.PUBLISH)
+        props = _PackedProperties(PacketTypes.PUBLISH)
         props.UserProperty = [(ORIGIN_PROPERTY, self._origin)]
+        props.freeze()
         self._props = props
         will_props = Properties(PacketTypes.WILLMESSAGE)
         will_props.UserProperty = [(ORIGIN_PROPERTY, self._origin)]
@@ -523,6 +558,7 @@ class MqttBridge:
                 client = self._client_for(url)
                 async with client:
                     self._client = client
+                    self._send_failed = False
                     self.connected = True
                     backoff = BACKOFF_MIN_S
                     await self._session(client, url)
@@ -541,12 +577,8 @@ class MqttBridge:
     def _after_disconnect(self, url, e, backoff):
         was = self.connected
         # readings sent but not acknowledged go back to the front, in order
-        while self.inflight:
-            entry, fut = self.inflight.pop()
-            if fut.done() and not fut.cancelled() and fut.exception() is None:
-                self.counters["published"] += 1   # acknowledged just before the end
-                continue
-            fut.cancel()
+        while self.inflight:   # (a PUBACK that raced the end makes a duplicate: QoS 1 is at least once)
+            entry, _mid = self.inflight.pop()
             self.outbox.appendleft(entry)
         self.counters["reconnects" if was else "connect_failures"] += 1
         self._url_index += 1
@@ -578,23 +610,74 @@ class MqttBridge:
             await asyncio.gather(recv, send, return_exceptions=True)
 
     async def _send(self, client):
-        qos = self.config.qos
-        props = self._props
-        while True:
-            if self.status_dirty:
-                await self._send_statuses(client)
-            outbox, inflight = self.outbox, self.inflight
-            while outbox and len(inflight) < INFLIGHT_MAX:
-                e = outbox.popleft()
-                inflight.append((e, asyncio.ensure_future(client.publish(e.topic, e.payload, qos, False, props))))
-            if inflight:
-                await inflight[0][1]       # raises on failure: the session ends, entries go back
-                inflight.popleft()
+        """Readings out, in order, INFLIGHT_MAX at a time. The hot path publishes through the
+        paho client aiomqtt wraps (`client._client`, what aiomqtt's own publish calls) and
+        takes PUBACKs from its on_publish callback, chained to aiomqtt's: no task, event and
+        timer per reading. An entry leaves `inflight` only once acknowledged."""
+        pc = client._client
+        orig = pc.on_publish
+        waiting = self._waiting = {}    # mid -> None for readings awaiting PUBACK
+        acked = self._acked = {}        # mid -> PUBACK carried a failure reason code
+        ack_ev = self._ack_ev
+
+        def on_publish(c, userdata, mid, reason_code, properties):
+            orig(c, userdata, mid, reason_code, properties)
+            if mid in waiting:
+                acked[mid] = bool(getattr(reason_code, "is_failure", False))
+                ack_ev.set()
+                self._wake.set()   # the sender may be idle-waiting (readings pumped from on_gossip)
+        pc.on_publish = on_publish
+        outbox, inflight, counters = self.outbox, self.inflight, self.counters
+        try:
+            self._pc = pc
+            while True:
+                if self.status_dirty:
+                    await self._send_statuses(client)
+                self._pump()
+                while inflight and inflight[0][1] in acked:
+                    mid = inflight.popleft()[1]
+                    del waiting[mid]
+                    if acked.pop(mid):
+                        counters["brokerRefused"] += 1   # PUBACK with a failure reason: not retried
+                    else:
+                        counters["published"] += 1
+                if outbox and len(inflight) < INFLIGHT_MAX:
+                    await asyncio.sleep(0)   # let the socket writer and reader run
+                    continue
+                ack_ev.clear()
+                self._wake.clear()
+                if inflight:
+                    await ack_ev.wait()
+                elif not outbox and not self.status_dirty:
+                    self._idle.set()
+                    await self._wake.wait()
+                    self._idle.clear()
+        finally:
+            self._pc = None
+            pc.on_publish = orig
+
+    def _pump(self):
+        """Hand waiting readings to the MQTT client while the QoS 1 window has room (also called
+        straight from on_gossip: a reading goes out in the same loop turn it arrived in)."""
+        pc = self._pc
+        if pc is None or self._send_failed:
+            return
+        import paho.mqtt.client as paho
+        outbox, inflight = self.outbox, self.inflight
+        qos, props = self.config.qos, self._props
+        while outbox and len(inflight) < INFLIGHT_MAX:
+            e = outbox.popleft()
+            info = pc.publish(e.topic, e.payload, qos, False, props)
+            if info.rc != paho.MQTT_ERR_SUCCESS:
+                outbox.appendleft(e)
+                self._send_failed = True   # the connection is going: _receive ends the session
+                self._ack_ev.set()
+                return
+            if qos == 0:
                 self.counters["published"] += 1
                 continue
-            self._wake.clear()
-            if not self.outbox and not self.status_dirty:
-                await self._wake.wait()
+            self._waiting[info.mid] = None
+            inflight.append((e, info.mid))
 
     async def _send_statuses(self, client):
         dirty = list(self.status_dirty)
