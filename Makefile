@@ -10,7 +10,7 @@ MPY := $(VENV)/bin/micropython
 # Heap for the MicroPython unit-test run: the core must fit a device-sized heap.
 MP_HEAP ?= 2M
 
-.PHONY: setup mosquitto-setup test test-cpython test-micropython test-wasm test-interop demo bench bench-gossip clean
+.PHONY: setup mosquitto-setup bench-mqtt test test-cpython test-micropython test-wasm test-interop demo bench bench-gossip clean
 
 setup: $(VENV)/.stamp interop-setup mosquitto-setup
 
@@ -50,17 +50,22 @@ test-wasm: setup
 	node tests/interop/wasm_runner.mjs
 
 demo: setup
-	$(VENV)/bin/microp2p emulate --tcp 3 --serial 2 --duration 60 --js-subscriber
+	$(VENV)/bin/microp2p emulate --tcp 3 --serial 2 --duration 60 --js-subscriber --mqtt
 
 bench: setup
 	$(PY) bench/crypto.py
 	$(PY) bench/handshakes.py
 	$(PY) bench/yamux.py
 	$(MAKE) bench-gossip
+	$(MAKE) bench-mqtt
 
 # Gossipsub over real connections: microp2p, js-libp2p and py-libp2p in one run (bench/gossip.py).
 bench-gossip: setup
 	$(PY) bench/gossip.py
+
+# MQTT bridge: readings/s gossip -> gateway -> Mosquitto, added latency vs straight to Mosquitto.
+bench-mqtt: setup
+	$(PY) bench/mqtt.py
 
 clean:
 	rm -rf $(VENV) tests/interop/node_modules

@@ -535,6 +535,70 @@ class Fleet:
         return "\n".join(rows)
 
 
+class MqttWatcher:
+    """`emulate --mqtt`: an MQTT subscriber on the bridge's readings (prints the first few,
+    decoded, on stderr) and the publisher of the MQTT command sent to the fleet."""
+    SHOW = 5
+
+    def __init__(self, host, port, prefix, log):
+        self.host, self.port, self.prefix, self.log = host, port, prefix, log
+        self.received = {}     # device peer id -> set of seqno
+        self.shown = 0
+        self.statuses = {}     # peer id -> last status
+        self.ready = asyncio.Event()
+        self._task = None
+        self._client = None
+
+    def start(self):
+        self._task = asyncio.ensure_future(self._run())
+
+    async def _run(self):
+        import aiomqtt
+        while True:
+            try:
+                async with aiomqtt.Client(self.host, self.port, protocol=aiomqtt.ProtocolVersion.V5) as c:
+                    self._client = c
+                    await c.subscribe("%s/%s/+" % (self.prefix, READINGS_TOPIC), qos=1)
+                    await c.subscribe("%s/devices/+/status" % self.prefix, qos=1)
+                    self.ready.set()
+                    async for m in c.messages:
+                        self._on(m.topic.value, m.payload)
+            except aiomqtt.MqttError as e:
+                self._client = None
+                self.ready.clear()
+                self.log("mqtt subscriber: %s; retrying" % e)
+                await asyncio.sleep(1.0)
+
+    def _on(self, topic, payload):
+        try:
+            d = json.loads(payload)
+        except ValueError:
+            return
+        if topic.endswith("/status"):
+            self.statuses[topic.split("/")[-2]] = d.get("status")
+            return
+        pid = topic.rsplit("/", 1)[1]
+        self.received.setdefault(pid, set()).add(d.get("seqno"))
+        if self.shown < self.SHOW:
+            self.shown += 1
+            self.log("mqtt  %s  %s" % (topic, json.dumps(d.get("data"))))
+
+    async def command(self, cmd, device=None):
+        import aiomqtt
+        topic = "%s/%s" % (self.prefix, COMMANDS_TOPIC) + ("/" + device if device else "")
+        async with aiomqtt.Client(self.host, self.port, protocol=aiomqtt.ProtocolVersion.V5) as c:
+            await c.publish(topic, json.dumps(cmd), qos=1)
+        return topic
+
+    async def close(self):
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):
+                pass
+
+
 def PtyLine_(baud, error_rate, seed):
     from microp2p_host.ptyrelay import PtyLine
     return PtyLine(baud, error_rate, seed)
@@ -552,6 +616,9 @@ def add_args(p):
     p.add_argument("--ber", type=float, default=0.0, help="byte error rate injected on serial lines (e.g. 1e-3)")
     p.add_argument("--device-heap", default=DEFAULT_DEVICE_HEAP, help="MicroPython heap per device (-X heapsize)")
     p.add_argument("--keep", metavar="DIR", help="work in DIR and keep it (keys, configs, logs)")
+    p.add_argument("--mqtt", action="store_true", help="start a private Mosquitto, bridge the gateway to it "
+                   "([mqtt]), print readings arriving on MQTT and send a command to the fleet through MQTT")
+    p.add_argument("--mqtt-url", metavar="URL", help="with --mqtt: use this broker (mqtt://host:port) instead")
 
 
 def run(args):
@@ -566,8 +633,35 @@ def run(args):
         sys.stderr.write("emulate: %s\n" % msg)
         sys.stderr.flush()
 
+    broker = None
+    mqtt_cfg = None
+    use_mqtt = args.mqtt or args.mqtt_url
+    if use_mqtt:
+        from microp2p_host.bridge.mqtt import MqttConfigError, parse_url
+        if args.mqtt_url:
+            try:
+                _, mhost, mport = parse_url(args.mqtt_url)
+            except MqttConfigError as e:
+                raise CliError("--mqtt-url: %s" % e)
+            url = args.mqtt_url
+        else:
+            from microp2p_host.mosquitto import Mosquitto, MosquittoMissing
+            try:
+                broker = Mosquitto()
+            except MosquittoMissing as e:
+                raise CliError(str(e))
+            try:
+                broker.start()
+            except RuntimeError as e:
+                raise CliError("mosquitto: %s" % e)
+            log("mosquitto on %s (private config %s)" % (broker.url, broker.conf))
+            url, mhost, mport = broker.url, "127.0.0.1", broker.port
+        mqtt_cfg = {"url": url, "prefix": "microp2p"}
+
     fleet = Fleet(args.tcp, args.serial, workdir=args.keep, js=args.js_subscriber, baud=args.baud,
-                  interval_ms=args.interval_ms, error_rate=args.ber, device_heap=args.device_heap, log=log)
+                  interval_ms=args.interval_ms, error_rate=args.ber, device_heap=args.device_heap,
+                  mqtt=mqtt_cfg, log=log)
+    watcher = MqttWatcher(mhost, mport, "microp2p", log) if use_mqtt else None
 
     async def main():
         stop = asyncio.Event()
@@ -588,6 +682,9 @@ def run(args):
                 pass
 
         try:
+            if watcher is not None:
+                watcher.start()
+                await asyncio.wait_for(watcher.ready.wait(), START_TIMEOUT_S)
             log("provisioning %d TCP + %d serial devices in %s" % (args.tcp, args.serial, fleet.dir))
             await fleet.start()
             try:
@@ -595,11 +692,14 @@ def run(args):
                 log("all %d devices connected" % len(fleet.devices))
             except (asyncio.TimeoutError, RuntimeError) as e:
                 log("start: %s" % e)
-            command_at = None
+            command_at = mqtt_at = None
             if fleet.js is not None:
                 left = remaining()
                 command_at = time.monotonic() + (max(1.0, (left - tail) / 3) if left else 10.0)
-            commanded = False
+            if watcher is not None:
+                left = remaining()
+                mqtt_at = time.monotonic() + (max(1.5, (left - tail) / 2) if left else 15.0)
+            commanded = mqtt_commanded = False
             last_table = 0
             while not stop.is_set():
                 left = remaining()
@@ -610,6 +710,15 @@ def run(args):
                     fleet.send_command({"cmd": "interval", "ms": ms})
                     log("js peer sent {\"cmd\": \"interval\", \"ms\": %d} to every device" % ms)
                     commanded = True
+                if mqtt_at is not None and not mqtt_commanded and time.monotonic() >= mqtt_at:
+                    mqtt_commanded = True
+                    cmd = {"cmd": "ping"}
+                    try:
+                        topic = await watcher.command(cmd)
+                        log("published %s on MQTT topic %s: the gateway signs it onto gossip for every device"
+                            % (json.dumps(cmd), topic))
+                    except Exception as e:
+                        log("mqtt command failed: %s" % e)
                 if time.monotonic() - last_table >= (TABLE_EVERY_S if live else 10.0):
                     last_table = time.monotonic()
                     text = fleet.table()
@@ -620,19 +729,38 @@ def run(args):
                 log("stopping: quiescing devices, waiting for readings in flight")
                 await fleet.quiesce(timeout=3.0)
                 await fleet.settle(timeout=2.5)
+            if watcher is not None and not stop.is_set():
+                deadline = time.monotonic() + 2.5
+                while time.monotonic() < deadline and any(
+                        len(watcher.received.get(d.peer_id, ())) < len(d.published) for d in fleet.devices):
+                    await asyncio.sleep(0.1)
         finally:
+            if watcher is not None:
+                await watcher.close()
             await fleet.stop()
-        return fleet.summary()
+            if broker is not None:
+                broker.close()
+        s = fleet.summary()
+        if watcher is not None:
+            got = sum(len(watcher.received.get(d.peer_id, ())) for d in fleet.devices)
+            s["mqttReceived"] = got
+            s["mqttLost"] = s["sent"] - got
+            s["mqttCommandReached"] = sum(1 for d in fleet.devices if any(
+                e.get("cmd") == "ping" and e.get("from") == fleet.gateway_id for e in d.commands))
+        return s
 
     try:
         summary = asyncio.run(main())
     finally:
+        if broker is not None:
+            broker.close()
         if not args.keep:
             fleet.cleanup()
     sys.stderr.write(fleet.table() + "\n" if fleet.t_start else "")
     sys.stderr.write(format_summary(summary) + "\n")
     print(json.dumps(summary), flush=True)
-    ok = summary["connected"] == summary["devices"] and (summary["lost"] in (None, 0))
+    ok = summary["connected"] == summary["devices"] and (summary["lost"] in (None, 0)) and \
+        summary.get("mqttLost") in (None, 0)
     return 0 if ok else 1
 
 
@@ -643,6 +771,9 @@ def format_summary(s):
         out.append("  js subscriber received %d, verified (signed by the device's own peer ID) %d, lost %d" % (
             s["received"], s["verified"], s["lost"]))
         out.append("  command from the js peer reached %d of %d devices" % (s["commandsDelivered"], s["devices"]))
+    if "mqttReceived" in s:
+        out.append("  MQTT subscriber received %d readings (lost %d); the MQTT command reached %d of %d devices" % (
+            s["mqttReceived"], s["mqttLost"], s["mqttCommandReached"], s["devices"]))
     out.append("  gateway: %s msgs in, RSS %s kB, CPU %s s; run %s s" % (
         s["gatewayMsgsIn"], s["gatewayRssKb"], s["gatewayCpuS"], s["seconds"]))
     return "\n".join(out)
