@@ -49,6 +49,14 @@ BOOTSTRAP_FAILED = "bootstrap:failed"
 SERIAL_OPEN = "serial:open"
 SERIAL_LINK = "serial:link"
 SERIAL_ERROR = "serial:error"
+# gateway MQTT bridge (microp2p_host.bridge.mqtt)
+MQTT_CONNECTED = "mqtt:connected"         # {url, buffered, subscribed}
+MQTT_DISCONNECTED = "mqtt:disconnected"   # {url, error, retryInS, buffered}
+MQTT_CONNECT_FAILED = "mqtt:connect_failed"  # {url, error, retryInS, buffered}: a retry failed again
+MQTT_DROPPED = "mqtt:dropped"             # {dropped, droppedTotal, buffered, bufferMax}: buffer overflow
+MQTT_COMMAND = "mqtt:command"             # {topic, gossipTopic, cmd}: an MQTT command sent to gossip
+MQTT_REJECTED = "mqtt:rejected"           # {topic, reason}: bad MQTT input, nothing published
+MQTT_ERROR = "mqtt:error"                 # {error}
 
 # sensor app (sensor_node.app)
 WIFI = "wifi"

@@ -45,6 +45,7 @@ import math
 import os
 import time
 
+from microp2p import events as E
 from microp2p.identity.peerid import PeerId
 
 DEFAULT_PREFIX = "microp2p"
@@ -447,7 +448,7 @@ class MqttBridge:
         now = time.monotonic()
         if self._drops_unreported and (final or now - self._last_drop_report >= DROP_REPORT_S):
             self._last_drop_report = now
-            self.gw.emit("mqtt:dropped", {"dropped": self._drops_unreported, "droppedTotal": self.counters["dropped"],
+            self.gw.emit(E.MQTT_DROPPED, {"dropped": self._drops_unreported, "droppedTotal": self.counters["dropped"],
                                           "buffered": len(self.outbox) + len(self.inflight),
                                           "bufferMax": self.config.buffer_max})
             self._drops_unreported = 0
@@ -480,7 +481,7 @@ class MqttBridge:
             try:
                 await asyncio.wait_for(self._publish_final(client), CLOSE_TIMEOUT_S)
             except Exception as e:
-                self.gw.emit("mqtt:error", {"error": "final status: %s" % _err(e)})
+                self.gw.emit(E.MQTT_ERROR, {"error": "final status: %s" % _err(e)})
         self._report_drops(final=True)
         if self._task is not None:
             self._task.cancel()
@@ -582,7 +583,7 @@ class MqttBridge:
             self.outbox.appendleft(entry)
         self.counters["reconnects" if was else "connect_failures"] += 1
         self._url_index += 1
-        self.gw.emit("mqtt:disconnected" if was else "mqtt:connect_failed",
+        self.gw.emit(E.MQTT_DISCONNECTED if was else E.MQTT_CONNECT_FAILED,
                      {"url": display_url(url), "error": _err(e), "retryInS": backoff,
                       "buffered": len(self.outbox)})
 
@@ -595,7 +596,7 @@ class MqttBridge:
             await client.subscribe("%s/%s/+" % (self.prefix, t), options=opts)
         for pid in self.gw.devices:   # every status again: the broker may have restarted empty
             self.status_dirty[pid] = True
-        self.gw.emit("mqtt:connected", {"url": display_url(url), "buffered": len(self.outbox),
+        self.gw.emit(E.MQTT_CONNECTED, {"url": display_url(url), "buffered": len(self.outbox),
                                         "subscribed": ["%s/%s[/+]" % (self.prefix, t) for t in self.in_topics]})
         self._report_drops(final=True)
         recv = asyncio.ensure_future(self._receive(client))
@@ -700,7 +701,7 @@ class MqttBridge:
             try:
                 self.handle_command(m.topic.value, m.payload, m.retain, m.properties)
             except Exception as e:   # a bug here must not end the bridge
-                self.gw.emit("mqtt:error", {"error": "command handling: %s" % _err(e)})
+                self.gw.emit(E.MQTT_ERROR, {"error": "command handling: %s" % _err(e)})
 
     # ---- in: MQTT -> gossip -----------------------------------------------------------------
     def handle_command(self, mtopic, payload, retain=False, properties=None):
@@ -728,7 +729,7 @@ class MqttBridge:
         import cbor2
         self.gw.pubsub.publish(gtopic, cbor2.dumps(cmd))
         self.counters["commands"] += 1
-        self.gw.emit("mqtt:command", {"topic": mtopic, "gossipTopic": gtopic, "cmd": cmd})
+        self.gw.emit(E.MQTT_COMMAND, {"topic": mtopic, "gossipTopic": gtopic, "cmd": cmd})
         return cmd
 
     def _match_in(self, mtopic):
@@ -747,7 +748,7 @@ class MqttBridge:
 
     def _reject(self, mtopic, reason):
         self.counters["rejected"] += 1
-        self.gw.emit("mqtt:rejected", {"topic": mtopic[:MAX_TOPIC_LEN], "reason": reason})
+        self.gw.emit(E.MQTT_REJECTED, {"topic": mtopic[:MAX_TOPIC_LEN], "reason": reason})
         return None
 
 
