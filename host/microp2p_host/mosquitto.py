@@ -50,12 +50,14 @@ class Mosquitto:
     """mosquitto -c <generated config>. persistence=True keeps retained messages and persistent
     sessions across restart() (saved on a clean stop), in the work dir."""
 
-    def __init__(self, workdir=None, port=None, persistence=False, log_path=None):
+    def __init__(self, workdir=None, port=None, persistence=False, log_path=None, listener_lines=()):
+        """listener_lines: extra config lines for the listener (TLS files, password_file...)."""
         self.binary = find_binary()
         self._own_dir = workdir is None
         self.dir = workdir or tempfile.mkdtemp(prefix="microp2p-mosquitto-")
         self.port = port or free_port()
         self.persistence = persistence
+        self.listener_lines = list(listener_lines)
         self.log_path = log_path or os.path.join(self.dir, "mosquitto.log")
         self.proc = None
         self.conf = os.path.join(self.dir, "mosquitto.conf")
@@ -65,7 +67,10 @@ class Mosquitto:
         return "mqtt://127.0.0.1:%d" % self.port
 
     def _write_config(self):
-        lines = ["listener %d 127.0.0.1" % self.port, "allow_anonymous true", "log_dest stderr",
+        lines = ["per_listener_settings false", "listener %d 127.0.0.1" % self.port] + self.listener_lines
+        if not any(x.startswith("allow_anonymous") for x in self.listener_lines):
+            lines.append("allow_anonymous true")
+        lines += ["log_dest stderr",
                  "log_type error", "log_type warning", "log_type notice",
                  "max_queued_messages 100000", "max_inflight_messages 0"]
         if self.persistence:
@@ -75,8 +80,26 @@ class Mosquitto:
         with open(self.conf, "w") as f:
             f.write("\n".join(lines) + "\n")
 
+    def _hand_dir_to_broker_user(self):
+        # Started as root, mosquitto drops to the `mosquitto` user before it writes persistence
+        # (and, for some files, before it reads them): the work dir must be that user's.
+        if os.geteuid() != 0:
+            return
+        try:
+            import pwd
+            pw = pwd.getpwnam("mosquitto")
+        except (ImportError, KeyError):
+            return
+        for d, dirs, files in os.walk(self.dir):
+            for name in [d] + [os.path.join(d, f) for f in files]:
+                try:
+                    os.chown(name, pw.pw_uid, pw.pw_gid)
+                except OSError:
+                    pass
+
     def start(self, timeout=START_TIMEOUT_S):
         self._write_config()
+        self._hand_dir_to_broker_user()
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([self.binary, "-c", self.conf], stdin=subprocess.DEVNULL,
                                      stdout=log, stderr=log, start_new_session=True)

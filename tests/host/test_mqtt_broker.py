@@ -1,0 +1,173 @@
+# The bridge against a real Mosquitto, in process (a stand-in gateway object, no devices): MQTT 5
+# No Local keeps the bridge from taking back its own publishes; mqtts:// with a CA file and a
+# password from the environment connects, a wrong password is refused, and the password never
+# shows up in an event or a log line. Needs the `mosquitto` binary (make setup installs it).
+import asyncio
+import datetime
+import ipaddress
+import json
+import os
+import subprocess
+import tempfile
+import time
+
+import aiomqtt
+import cbor2
+
+import microp2p_host  # noqa: F401
+from microp2p.identity.keys import Ed25519PrivateKey
+from microp2p.identity.peerid import PeerId
+from microp2p_host.bridge import mqtt as M
+from microp2p_host.gateway import DeviceState
+from microp2p_host.mosquitto import Mosquitto
+
+WAIT_S = 15
+
+
+class _PubSub:
+    def __init__(self):
+        self.published = []
+
+    def publish(self, topic, data):
+        self.published.append((topic, cbor2.loads(data)))
+
+
+class _Gateway:
+    def __init__(self):
+        self.peer_id = str(PeerId.from_public_key(Ed25519PrivateKey.generate().public_key))
+        d = str(PeerId.from_public_key(Ed25519PrivateKey.generate().public_key))
+        self.devices = {d: DeviceState(d, "dev")}
+        self.events = []
+        self.pubsub = _PubSub()
+        self._changed = asyncio.Event()
+
+    def emit(self, name, fields=None):
+        self.events.append(dict(fields or {}, event=name))
+        self._changed.set()
+
+    def named(self, name):
+        return [e for e in self.events if e["event"] == name]
+
+    async def wait(self, name, pred=lambda e: True, timeout=WAIT_S):
+        deadline = time.monotonic() + timeout
+        while True:
+            hit = [e for e in self.named(name) if pred(e)]
+            if hit:
+                return hit[0]
+            left = deadline - time.monotonic()
+            assert left > 0, "no %s event within %s s: %s" % (name, timeout, self.events)
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), left)
+            except asyncio.TimeoutError:
+                pass
+
+
+def _bridge(gw, d, env=None, base="."):
+    return M.MqttBridge(M.MqttConfig.from_dict(dict({"prefix": "p"}, **d), base, env or {}), gw)
+
+
+def test_no_local_own_publishes_never_come_back():
+    async def body():
+        with Mosquitto() as mq:
+            gw = _Gateway()
+            b = _bridge(gw, {"url": mq.url})
+            b.start()
+            try:
+                await gw.wait("mqtt:connected")
+                # the bridge's own connection publishes a valid, untagged command on its own command
+                # topic: only No Local keeps it from coming back in
+                await b._client.publish("p/sensors/commands", b'{"cmd":"ping"}', qos=1)
+                async with aiomqtt.Client("127.0.0.1", mq.port, protocol=aiomqtt.ProtocolVersion.V5) as c:
+                    await c.publish("p/sensors/commands", b'{"cmd":"interval","ms":500}', qos=1)
+                await gw.wait("mqtt:command")
+                assert [e["cmd"] for e in gw.named("mqtt:command")] == [{"cmd": "interval", "ms": 500}]
+                assert gw.pubsub.published == [("sensors/commands", {"cmd": "interval", "ms": 500})]
+                assert not gw.named("mqtt:rejected")
+            finally:
+                await b.close()
+    asyncio.run(asyncio.wait_for(body(), 60))
+
+
+def _tls_files(d):
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    now = datetime.datetime.now(datetime.timezone.utc)
+
+    def cert(subject, issuer, pub, signer, ca, san=None):
+        b = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(pub)
+             .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+             .not_valid_after(now + datetime.timedelta(days=1))
+             .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+        if san:
+            b = b.add_extension(x509.SubjectAlternativeName(san), critical=False)
+        return b.sign(signer, hashes.SHA256())
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "microp2p test CA")])
+    ca = cert(ca_name, ca_name, ca_key.public_key(), ca_key, True)
+    srv_key = ec.generate_private_key(ec.SECP256R1())
+    srv = cert(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]), ca_name, srv_key.public_key(),
+               ca_key, False, [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
+    pem = serialization.Encoding.PEM
+    with open(os.path.join(d, "ca.pem"), "wb") as f:
+        f.write(ca.public_bytes(pem))
+    with open(os.path.join(d, "server.pem"), "wb") as f:
+        f.write(srv.public_bytes(pem))
+    with open(os.path.join(d, "server.key"), "wb") as f:
+        f.write(srv_key.private_bytes(pem, serialization.PrivateFormat.TraditionalOpenSSL,
+                                      serialization.NoEncryption()))
+
+
+def test_mqtts_with_ca_and_password_env_and_the_password_never_shows():
+    secret = "s3cret-%s" % os.urandom(4).hex()
+
+    async def body(d):
+        _tls_files(d)
+        passwd = os.path.join(d, "passwd")
+        subprocess.run(["mosquitto_passwd", "-b", "-c", passwd, "gw", secret], check=True, capture_output=True)
+        with Mosquitto(workdir=d, listener_lines=[
+                "cafile %s/ca.pem" % d, "certfile %s/server.pem" % d, "keyfile %s/server.key" % d,
+                "password_file %s" % passwd, "allow_anonymous false"]) as mq:
+            url = "mqtts://127.0.0.1:%d" % mq.port
+            gw = _Gateway()
+            cfg = {"url": url, "username": "gw", "password_env": "GW_MQTT_PW", "ca_file": "ca.pem"}
+            b = _bridge(gw, cfg, {"GW_MQTT_PW": secret}, d)
+            assert secret not in repr(b.config)
+            b.start()
+            try:
+                await gw.wait("mqtt:connected")
+                # a reading goes out over TLS, to a subscriber with the same credentials
+                tls = aiomqtt.TLSParameters(ca_certs=os.path.join(d, "ca.pem"))
+                async with aiomqtt.Client("127.0.0.1", mq.port, username="gw", password=secret, tls_params=tls,
+                                          protocol=aiomqtt.ProtocolVersion.V5) as c:
+                    await c.subscribe("p/sensors/readings/+", qos=1)
+                    dev = next(iter(gw.devices))
+                    b.on_gossip("sensors/readings", {"from": PeerId.from_string(dev).to_bytes(), "seqno": b"\x01",
+                                                     "data": cbor2.dumps({"v": 1})}, True, dev)
+
+                    async def first():
+                        async for m in c.messages:
+                            return m
+                    m = await asyncio.wait_for(first(), WAIT_S)
+                    assert m.topic.value == "p/sensors/readings/" + dev
+                    assert json.loads(m.payload) == {"from": dev, "seqno": "01", "verified": True, "data": {"v": 1}}
+            finally:
+                await b.close()
+            # the wrong password: refused, retried with backoff, reported without the password
+            gw2 = _Gateway()
+            b2 = _bridge(gw2, cfg, {"GW_MQTT_PW": secret + "x"}, d)
+            b2.start()
+            try:
+                ev = await gw2.wait("mqtt:connect_failed")
+                assert ev["retryInS"] == M.BACKOFF_MIN_S and "127.0.0.1" in ev["url"]
+            finally:
+                await b2.close()
+            text = json.dumps(gw.events + gw2.events)
+            assert secret not in text and (secret + "x") not in text
+            with open(mq.log_path, errors="replace") as f:
+                assert secret not in f.read()
+
+    with tempfile.TemporaryDirectory() as d:
+        asyncio.run(asyncio.wait_for(body(d), 60))
