@@ -171,3 +171,21 @@ def test_mqtts_with_ca_and_password_env_and_the_password_never_shows():
 
     with tempfile.TemporaryDirectory() as d:
         asyncio.run(asyncio.wait_for(body(d), 60))
+
+
+def test_several_urls_tried_in_turn():
+    async def body():
+        from microp2p_host.mosquitto import free_port
+        with Mosquitto() as mq:
+            dead = "mqtt://127.0.0.1:%d" % free_port()   # nobody listens there
+            gw = _Gateway()
+            b = _bridge(gw, {"urls": [dead, mq.url]})
+            b.start()
+            try:
+                ok = await gw.wait("mqtt:connected")
+                failed = gw.named("mqtt:connect_failed")
+                assert [e["url"] for e in failed] == [dead] and ok["url"] == mq.url
+                assert b.stats()["connected"] and b.stats()["url"] == mq.url
+            finally:
+                await b.close()
+    asyncio.run(asyncio.wait_for(body(), 60))
