@@ -54,11 +54,13 @@ DEFAULT_IN = ("sensors/commands",)
 DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
 BUFFER_MAX = 10000          # readings waiting for the broker (config buffer_max)
 BUFFER_MAX_LIMIT = 1000000
-DEDUPE_MAX = 65536          # (from, seqno) pairs remembered to publish each message once
+DEDUPE_MAX = 16384          # (from, seqno) pairs remembered to publish each message once (~3 MB;
+                            # the router's seen cache already drops copies within its TTL)
 INFLIGHT_MAX = 48           # QoS 1 publishes awaiting their PUBACK at once (aiomqtt and paho
                             # walk their pending lists per publish: a larger window costs CPU)
 COMMAND_MAX_BYTES = 1024    # an MQTT command payload larger than this is rejected unread
 INCOMING_MAX = 1024         # MQTT messages queued in the client before we read them
+STATUS_BATCH = 64           # retained statuses published at once (a large fleet goes in batches)
 BACKOFF_MIN_S = 0.25
 BACKOFF_MAX_S = 30.0
 CONNECT_TIMEOUT_S = 10.0
@@ -360,8 +362,8 @@ def _quiet_logger():
 
 
 class MqttBridge:
-    """Owned by the gateway: gw.emit(name, fields) for events, gw.pubsub.publish(topic, data),
-    gw.peer_id, gw.devices (peer id -> DeviceState), gw.config.allow."""
+    """Owned by the gateway, which it uses through gw.emit(name, fields) (events),
+    gw.pubsub.publish(topic, data), gw.peer_id and gw.devices (peer id text -> DeviceState)."""
 
     def __init__(self, config, gateway):
         self.config = config
@@ -373,7 +375,7 @@ class MqttBridge:
         self.outbox = collections.deque()      # _Entry readings waiting for the broker
         self.inflight = collections.deque()    # (_Entry, mid) sent, PUBACK awaited
         self.status_dirty = {}                 # peer id -> True: a device status to (re)publish
-        self.seen = collections.OrderedDict()  # (from, seqno) -> None
+        self.seen = collections.OrderedDict()  # from + seqno bytes -> None
         self.counters = collections.Counter()
         self.connected = False
         self.url = None
@@ -389,7 +391,6 @@ class MqttBridge:
         self._url_index = 0
         self._drops_unreported = 0
         self._last_drop_report = 0.0
-        self._drop_task = None
         self._origin = "gateway/" + gateway.peer_id
         self._props = None
         self.gw_status_topic = "%s/gateways/%s/status" % (self.prefix, gateway.peer_id)
@@ -410,7 +411,7 @@ class MqttBridge:
             author = str(PeerId.from_bytes(frm))
         if author == self.gw.peer_id:
             return   # what the bridge (or anything else in the gateway) published: never sent back out
-        key = (frm, seqno)
+        key = frm + seqno
         if key in self.seen:
             self.counters["duplicates"] += 1
             return
@@ -459,7 +460,9 @@ class MqttBridge:
                 "published": c["published"], "buffered": len(self.outbox) + len(self.inflight),
                 "bufferMax": self.config.buffer_max, "dropped": c["dropped"], "duplicates": c["duplicates"],
                 "commands": c["commands"], "rejected": c["rejected"], "loopsDropped": c["loops"],
-                "statusPublished": c["status"], "reconnects": c["reconnects"]}
+                "statusPublished": c["status"], "reconnects": c["reconnects"],
+                "connectFailures": c["connect_failures"], "unverified": c["unverified"],
+                "brokerRefused": c["brokerRefused"]}
 
     # ---- lifetime ----------------------------------------------------------------------------
     def start(self):
@@ -492,11 +495,14 @@ class MqttBridge:
 
     async def _publish_final(self, client):
         self.status_dirty.clear()
-        futs = [asyncio.ensure_future(client.publish(t, p, 1, True, self._props))
-                for t, p in self._all_statuses(offline=True)]
-        futs.append(asyncio.ensure_future(client.publish(self.gw_status_topic, self._gateway_status("offline", "stopped"),
-                                                         1, True, self._props)))
-        await asyncio.gather(*futs)
+        await self._publish_retained(client, self._all_statuses(offline=True))
+        await client.publish(self.gw_status_topic, self._gateway_status("offline", "stopped"), 1, True, self._props)
+
+    async def _publish_retained(self, client, items):
+        """(topic, payload) pairs, retained QoS 1, STATUS_BATCH at a time."""
+        for i in range(0, len(items), STATUS_BATCH):
+            await asyncio.gather(*[client.publish(t, p, 1, True, self._props) for t, p in items[i:i + STATUS_BATCH]])
+            self.counters["status"] += len(items[i:i + STATUS_BATCH])
 
     # ---- statuses ----------------------------------------------------------------------------
     def _device_status(self, pid, offline=False):
@@ -546,7 +552,7 @@ class MqttBridge:
             will=aiomqtt.Will(self.gw_status_topic, self._gateway_status("offline", "connection lost"), 1, True,
                               will_props),
             max_inflight_messages=INFLIGHT_MAX, max_queued_incoming_messages=INCOMING_MAX)
-        client.pending_calls_threshold = INFLIGHT_MAX + len(self.gw.devices) + 16  # no warning spam
+        client.pending_calls_threshold = INFLIGHT_MAX + STATUS_BATCH + 16  # no warning spam
         return client
 
     async def _run(self):
@@ -683,18 +689,17 @@ class MqttBridge:
     async def _send_statuses(self, client):
         dirty = list(self.status_dirty)
         self.status_dirty.clear()
-        futs = []
+        items = []
         for pid in dirty:
             p = self._device_status(pid)
             if p is not None:
-                futs.append(client.publish("%s/devices/%s/status" % (self.prefix, pid), p, 1, True, self._props))
+                items.append(("%s/devices/%s/status" % (self.prefix, pid), p))
         try:
-            await asyncio.gather(*futs)
+            await self._publish_retained(client, items)
         except BaseException:
             for pid in dirty:
-                self.status_dirty[pid] = True
+                self.status_dirty.setdefault(pid, True)
             raise
-        self.counters["status"] += len(futs)
 
     async def _receive(self, client):
         async for m in client.messages:
