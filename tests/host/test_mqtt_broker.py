@@ -118,6 +118,14 @@ def _tls_files(d):
     with open(os.path.join(d, "server.key"), "wb") as f:
         f.write(srv_key.private_bytes(pem, serialization.PrivateFormat.TraditionalOpenSSL,
                                       serialization.NoEncryption()))
+    cli_key = ec.generate_private_key(ec.SECP256R1())
+    cli = cert(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "gateway")]), ca_name, cli_key.public_key(),
+               ca_key, False)
+    with open(os.path.join(d, "client.pem"), "wb") as f:
+        f.write(cli.public_bytes(pem))
+    with open(os.path.join(d, "client.key"), "wb") as f:
+        f.write(cli_key.private_bytes(pem, serialization.PrivateFormat.TraditionalOpenSSL,
+                                      serialization.NoEncryption()))
 
 
 def test_mqtts_with_ca_and_password_env_and_the_password_never_shows():
@@ -189,3 +197,31 @@ def test_several_urls_tried_in_turn():
             finally:
                 await b.close()
     asyncio.run(asyncio.wait_for(body(), 60))
+
+
+def test_mqtts_client_certificate():
+    async def body(d):
+        _tls_files(d)
+        with Mosquitto(workdir=d, listener_lines=[
+                "cafile %s/ca.pem" % d, "certfile %s/server.pem" % d, "keyfile %s/server.key" % d,
+                "require_certificate true"]) as mq:
+            url = "mqtts://127.0.0.1:%d" % mq.port
+            gw = _Gateway()
+            b = _bridge(gw, {"url": url, "ca_file": "ca.pem", "cert_file": "client.pem", "key_file": "client.key"},
+                        base=d)
+            b.start()
+            try:
+                await gw.wait("mqtt:connected")
+            finally:
+                await b.close()
+            gw2 = _Gateway()   # the same broker without a client certificate: refused
+            b2 = _bridge(gw2, {"url": url, "ca_file": "ca.pem"}, base=d)
+            b2.start()
+            try:
+                await gw2.wait("mqtt:connect_failed")
+                assert not gw2.named("mqtt:connected")
+            finally:
+                await b2.close()
+
+    with tempfile.TemporaryDirectory() as d:
+        asyncio.run(asyncio.wait_for(body(d), 60))
