@@ -370,7 +370,8 @@ def test_mqtt_two_bridges_same_broker_no_loop():
             b_id = (await gw_b.wait_for("started"))["peerId"]
             await gw_b.wait_for("mqtt:connected")
             # B is in the readings mesh once its copies show up on MQTT
-            await sub.wait(lambda: any(m[3] == "gateway/" + b_id for m in sub.msgs), what="readings via B")
+            await sub.wait(lambda: any(m[3] == "gateway/" + b_id for m in sub.on("%s/%s/" % (PREFIX, READINGS))),
+                           what="readings via B")
 
             cmd_topic = "%s/%s" % (PREFIX, COMMANDS)
             for i, ms in enumerate((300, 310)):
@@ -402,6 +403,11 @@ def test_mqtt_two_bridges_same_broker_no_loop():
                 counts[k] = counts.get(k, 0) + 1
             assert counts and max(counts.values()) == 1
             assert not [e for e in gw_b.events if e.get("event") == "mqtt:command"]
+        except BaseException:
+            _log("A: %s" % [e for e in fleet.gateway.events if e["event"].startswith(("mqtt", "peer"))])
+            _log("B: %s" % [e for e in (gw_b.events if gw_b else []) if e["event"] != "stats"])
+            _log("MQTT: %s" % [(m[0], m[3]) for m in sub.msgs if "commands" in m[0]])
+            raise
         finally:
             await sub.close()
             if gw_b is not None:
