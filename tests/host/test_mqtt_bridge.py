@@ -51,9 +51,10 @@ def test_config_errors_name_the_key(tmp_path):
              ({"url": 5}, "mqtt.url must be a string"),
              ({"url": "mqtt://h", "qos": "1"}, "mqtt.qos must be an integer"),
              ({"url": "mqtt://h", "qos": True}, "mqtt.qos must be an integer"),
-             ({"url": "mqtt://h", "qos": 3}, "mqtt.qos must be 0, 1 or 2"),
+             ({"url": "mqtt://h", "qos": 3}, "mqtt.qos must be an integer from 0 to 2"),
              ({"url": "mqtt://h", "out": "sensors/readings"}, "mqtt.out must be a list"),
-             ({"url": "mqtt://h", "in": [1]}, "mqtt.in must be strings"),
+             ({"url": "mqtt://h", "in": [1]}, "mqtt.in[0] must be a string"),
+             ({"url": "mqtt://h", "username": "u", "password": 123456789}, "mqtt.password must be a string"),
              ({"url": "http://h"}, "mqtt.url"),
              ({"url": "mqtt://u:p@h"}, "no credentials in the URL"),
              ({"url": "mqtt://h:99999"}, "bad port"),
@@ -73,8 +74,17 @@ def test_config_errors_name_the_key(tmp_path):
     for d, words in cases:
         msg = _err(d, base=str(tmp_path))
         assert words in msg, (d, msg)
+        assert "123456789" not in msg      # a credential is never quoted back
     (tmp_path / "ca.pem").write_text("x")
     assert "need an mqtts://" in _err({"url": "mqtt://h", "ca_file": "ca.pem"}, base=str(tmp_path))
+
+
+def test_schema_matches_the_host_config_module():
+    from microp2p_host import config as hc
+    s = M.schema()
+    assert set(s) == {"url", "urls", "prefix", "out", "in", "raw", "qos", "username", "password", "password_env",
+                      "ca_file", "cert_file", "key_file", "client_id", "buffer_max"}
+    hc.check({"mqtt": {"url": "mqtt://h", "qos": 1, "out": ["a"]}}, {"mqtt": s})
 
 
 def test_gateway_config_mqtt_section(tmp_path):

@@ -75,10 +75,18 @@ ORIGIN_PROPERTY = "microp2p-origin"   # MQTT 5 user property on everything a bri
 MIN_INTERVAL_MS = 50                  # sensor_node's bounds for {"cmd": "interval"}
 MAX_INTERVAL_MS = 24 * 3600 * 1000
 
-KNOWN_KEYS = {"url": "str", "urls": "list", "prefix": "str", "out": "list", "in": "list", "qos": "int",
-              "raw": "list", "username": "str", "password": "str", "password_env": "str",
-              "ca_file": "str", "cert_file": "str", "key_file": "str", "client_id": "str",
-              "buffer_max": "int"}
+
+
+def schema():
+    """The [mqtt] section's keys and types in the host config module's terms (for the gateway's
+    whole-file schema; from_dict checks them the same way, then the rules between keys)."""
+    from microp2p_host.config import List, Num, Str
+    topics = List(Str(max_len=MAX_TOPIC_LEN), max_items=MAX_TOPICS, one_ok=False)
+    return {"url": Str(), "urls": List(Str(), max_items=MAX_URLS, one_ok=False), "prefix": Str(max_len=MAX_TOPIC_LEN),
+            "out": topics, "in": topics, "raw": topics, "qos": Num(min=0, max=2, integer=True),
+            "username": Str(max_len=MAX_CREDENTIAL_LEN), "password": Str(max_len=MAX_CREDENTIAL_LEN),
+            "password_env": Str(max_len=256), "ca_file": Str(), "cert_file": Str(), "key_file": Str(),
+            "client_id": Str(max_len=128), "buffer_max": Num(min=1, max=BUFFER_MAX_LIMIT, integer=True)}
 
 
 class MqttConfigError(Exception):
@@ -147,15 +155,15 @@ class MqttConfig:
         if not isinstance(d, dict):
             raise MqttConfigError("[mqtt] must be a table")
         c = cls()
-        for k, v in d.items():
-            kind = KNOWN_KEYS.get(k)
-            if kind is None:
-                raise MqttConfigError("mqtt.%s: unknown key (known: %s)" % (k, ", ".join(sorted(KNOWN_KEYS))))
-            ok = {"str": isinstance(v, str), "list": isinstance(v, list),
-                  "int": isinstance(v, int) and not isinstance(v, bool)}[kind]
-            if not ok:
-                raise MqttConfigError("mqtt.%s must be %s" % (k, {"str": "a string", "list": "a list",
-                                                                   "int": "an integer"}[kind]))
+        from microp2p_host import config as hc
+        for k in ("password", "username"):   # checked here: a generic error would quote the value
+            v = d.get(k)
+            if v is not None and (not isinstance(v, str) or len(v) > MAX_CREDENTIAL_LEN):
+                raise MqttConfigError("mqtt.%s must be a string of at most %d characters" % (k, MAX_CREDENTIAL_LEN))
+        try:
+            hc.check({"mqtt": d}, {"mqtt": schema()}, path="")
+        except hc.ConfigError as e:
+            raise MqttConfigError(str(e)[2:] if str(e).startswith(": ") else str(e))
         if ("url" in d) == ("urls" in d):
             raise MqttConfigError("mqtt.url (or mqtt.urls) is required, not both")
         urls = [d["url"]] if "url" in d else d["urls"]
@@ -192,9 +200,8 @@ class MqttConfig:
             c.password = env[name]
         else:
             c.password = d.get("password")
-        for v, k in ((c.username, "username"), (c.password, "password")):
-            if v is not None and len(v) > MAX_CREDENTIAL_LEN:
-                raise MqttConfigError("mqtt.%s: too long" % k)
+        if c.password is not None and len(c.password) > MAX_CREDENTIAL_LEN:
+            raise MqttConfigError("mqtt.password_env: the password is over %d characters" % MAX_CREDENTIAL_LEN)
         if c.password is not None and c.username is None:
             raise MqttConfigError("mqtt.password needs mqtt.username")
         for k in ("ca_file", "cert_file", "key_file"):
