@@ -253,6 +253,21 @@ def test_commands_in_validated_published_and_loop_guarded():
     asyncio.run(body())
 
 
+def test_command_rate_bounded():
+    async def body():
+        gw = _FakeGateway()
+        b = _bridge(gw)
+        for _ in range(M.COMMAND_BURST + 5):
+            b.handle_command("p/sensors/commands", b'{"cmd":"ping"}')
+        assert len(gw.pubsub.published) == M.COMMAND_BURST
+        rej = gw.named("mqtt:rejected")
+        assert len(rej) == 5 and all("rate limit" in e["reason"] for e in rej)
+        b._cmd_refill_at -= 1.0   # a second later the bucket has refilled (COMMAND_RATE_PER_S)
+        b.handle_command("p/sensors/commands", b'{"cmd":"ping"}')
+        assert len(gw.pubsub.published) == M.COMMAND_BURST + 1
+    asyncio.run(body())
+
+
 def test_statuses_and_will_payloads():
     async def body():
         gw = _FakeGateway(devices=1)

@@ -33,7 +33,8 @@
 #     that reaches its command subscriptions (another bridge's), refuses a config whose `out`
 #     and `in` overlap, and never sends to MQTT a gossip message it authored itself;
 #   - commands: bounded size, a JSON object of a known shape (sensor_node's commands), never a
-#     retained message (it would re-run on every reconnect); anything else -> `mqtt:rejected`.
+#     retained message (it would re-run on every reconnect), at a bounded rate (COMMAND_BURST,
+#     COMMAND_RATE_PER_S); anything else -> `mqtt:rejected`.
 # Credentials are never logged or emitted (events carry the URL without userinfo, which a config
 # may not contain anyway).
 import asyncio
@@ -60,6 +61,8 @@ INFLIGHT_MAX = 48           # QoS 1 publishes awaiting their PUBACK at once (aio
                             # walk their pending lists per publish: a larger window costs CPU)
 COMMAND_MAX_BYTES = 1024    # an MQTT command payload larger than this is rejected unread
 INCOMING_MAX = 1024         # MQTT messages queued in the client before we read them
+COMMAND_BURST = 20          # commands from MQTT to gossip: a burst of this many, then ...
+COMMAND_RATE_PER_S = 10.0   # ... this many per second (a flood must not swamp the devices' small queues)
 STATUS_BATCH = 64           # retained statuses published at once (a large fleet goes in batches)
 BACKOFF_MIN_S = 0.25
 BACKOFF_MAX_S = 30.0
@@ -392,6 +395,8 @@ class MqttBridge:
         self._pc = None                        # the session's paho client (hot path)
         self._waiting = self._acked = None
         self._send_failed = False
+        self._cmd_tokens = float(COMMAND_BURST)
+        self._cmd_refill_at = time.monotonic()
         self._stopping = False
         self._task = None
         self._client = None
@@ -738,6 +743,12 @@ class MqttBridge:
         target = cmd.get("to")
         if target not in (None, "*") and target not in self.gw.devices:
             return self._reject(mtopic, "unknown device %s" % target)
+        now = time.monotonic()
+        self._cmd_tokens = min(float(COMMAND_BURST), self._cmd_tokens + (now - self._cmd_refill_at) * COMMAND_RATE_PER_S)
+        self._cmd_refill_at = now
+        if self._cmd_tokens < 1:
+            return self._reject(mtopic, "rate limit: over %d commands/s" % COMMAND_RATE_PER_S)
+        self._cmd_tokens -= 1
         import cbor2
         self.gw.pubsub.publish(gtopic, cbor2.dumps(cmd))
         self.counters["commands"] += 1
