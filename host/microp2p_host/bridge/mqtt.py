@@ -565,6 +565,7 @@ class MqttBridge:
                               will_props),
             max_inflight_messages=INFLIGHT_MAX, max_queued_incoming_messages=INCOMING_MAX)
         client.pending_calls_threshold = INFLIGHT_MAX + STATUS_BATCH + 16  # no warning spam
+        client._client.disable_logger()   # paho's own lines: none (no cost per packet, nothing to leak)
         return client
 
     async def _run(self):
@@ -653,6 +654,8 @@ class MqttBridge:
                 if self.status_dirty:
                     await self._send_statuses(client)
                 self._pump()
+                if self._send_failed:   # paho refused a publish: the connection is gone
+                    raise OSError("publish refused by the MQTT client (connection lost)")
                 while inflight and inflight[0][1] in acked:
                     mid = inflight.popleft()[1]
                     del waiting[mid]
