@@ -359,6 +359,8 @@ class Gateway:
             from microp2p_host.bridge.mqtt import MqttBridge
             self.bridge = MqttBridge(self.config.mqtt, self)
             self.bridge.start()
+            prev = getattr(self, "metrics_extra", None)   # the Prometheus endpoint reads these too
+            self.metrics_extra = lambda: [*(prev() if prev else ()), *self.bridge.metrics_families()]
         net_addrs = []
         for a in self.config.network_listen:
             net_addrs.append(await node.listen(a))

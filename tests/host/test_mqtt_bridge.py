@@ -253,6 +253,21 @@ def test_commands_in_validated_published_and_loop_guarded():
     asyncio.run(body())
 
 
+def test_metrics_families():
+    async def body():
+        gw = _FakeGateway()
+        b = _bridge(gw, buffer_max=2)
+        dev = PeerId.from_string(next(iter(gw.devices)))
+        for i in range(3):
+            b.on_gossip("sensors/readings", _msg(dev, bytes([i]), cbor2.dumps({"seq": i})), True)
+        fams = {f.name: f for f in b.metrics_families()}
+        assert fams["microp2p_mqtt_connected"].samples[0].value == 0
+        assert fams["microp2p_mqtt_buffered"].samples[0].value == 2
+        ev = {s.labels["kind"]: s.value for s in fams["microp2p_mqtt_events"].samples}
+        assert ev["dropped"] == 1 and ev["published"] == 0
+    asyncio.run(body())
+
+
 def test_command_rate_bounded():
     async def body():
         gw = _FakeGateway()

@@ -476,6 +476,21 @@ class MqttBridge:
                 "connectFailures": c["connect_failures"], "unverified": c["unverified"],
                 "brokerRefused": c["brokerRefused"]}
 
+    def metrics_families(self):
+        """Prometheus families for the gateway's metrics endpoint (read at scrape time):
+        microp2p_mqtt_connected, microp2p_mqtt_buffered (gauges), microp2p_mqtt_events_total{kind}."""
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+        st = self.stats()
+        yield GaugeMetricFamily("microp2p_mqtt_connected", "1 while the MQTT bridge is connected",
+                                value=1 if st["connected"] else 0)
+        yield GaugeMetricFamily("microp2p_mqtt_buffered", "Readings waiting for the MQTT broker", value=st["buffered"])
+        c = CounterMetricFamily("microp2p_mqtt_events", "MQTT bridge counters (published, dropped, ...)",
+                                labels=["kind"])
+        for k in ("published", "dropped", "duplicates", "commands", "rejected", "loopsDropped", "statusPublished",
+                  "reconnects", "connectFailures", "unverified", "brokerRefused"):
+            c.add_metric([k], st[k])
+        yield c
+
     # ---- lifetime ----------------------------------------------------------------------------
     def start(self):
         self._task = asyncio.create_task(self._run())
