@@ -539,10 +539,12 @@ class MqttWatcher:
     """`emulate --mqtt`: an MQTT subscriber on the bridge's readings (prints the first few,
     decoded, on stderr) and the publisher of the MQTT command sent to the fleet."""
     SHOW = 5
+    RECENT_MAX = 4096      # seqnos remembered per device to count each reading once (bounded)
 
     def __init__(self, host, port, prefix, log):
         self.host, self.port, self.prefix, self.log = host, port, prefix, log
-        self.received = {}     # device peer id -> set of seqno
+        self.received = {}     # device peer id -> readings received (each seqno once)
+        self._recent = {}      # device peer id -> {seqno: None}, the last RECENT_MAX
         self.shown = 0
         self.statuses = {}     # peer id -> last status
         self.ready = asyncio.Event()
@@ -578,7 +580,14 @@ class MqttWatcher:
             self.statuses[topic.split("/")[-2]] = d.get("status")
             return
         pid = topic.rsplit("/", 1)[1]
-        self.received.setdefault(pid, set()).add(d.get("seqno"))
+        recent = self._recent.setdefault(pid, {})
+        seqno = d.get("seqno")
+        if seqno in recent:
+            return
+        recent[seqno] = None
+        if len(recent) > self.RECENT_MAX:
+            del recent[next(iter(recent))]
+        self.received[pid] = self.received.get(pid, 0) + 1
         if self.shown < self.SHOW:
             self.shown += 1
             self.log("mqtt  %s  %s" % (topic, json.dumps(d.get("data"))))
@@ -670,7 +679,7 @@ def run(args):
             loop.add_signal_handler(sig, stop.set)
         t_end = time.monotonic() + args.duration if args.duration > 0 else None
         # the end of the run: quiesce + settle need a few seconds inside --duration
-        tail = 2.0 if args.js_subscriber else 0.0
+        tail = 2.0 if (args.js_subscriber or use_mqtt) else 0.0
 
         def remaining():
             return None if t_end is None else t_end - time.monotonic()
@@ -730,9 +739,19 @@ def run(args):
                 await fleet.quiesce(timeout=3.0)
                 await fleet.settle(timeout=2.5)
             if watcher is not None and not stop.is_set():
+                if fleet.js is None:   # quiesce through MQTT instead
+                    n0 = {id(d): len(d.commands) for d in fleet.devices}
+                    try:
+                        await watcher.command({"cmd": "interval", "ms": QUIESCE_INTERVAL_MS})
+                    except Exception as e:
+                        log("mqtt quiesce command failed: %s" % e)
+                    deadline = time.monotonic() + 3.0
+                    while time.monotonic() < deadline and not all(
+                            len(d.commands) > n0[id(d)] for d in fleet.devices if d.exit_code is None):
+                        await asyncio.sleep(0.1)
                 deadline = time.monotonic() + 2.5
                 while time.monotonic() < deadline and any(
-                        len(watcher.received.get(d.peer_id, ())) < len(d.published) for d in fleet.devices):
+                        watcher.received.get(d.peer_id, 0) < len(d.published) for d in fleet.devices):
                     await asyncio.sleep(0.1)
         finally:
             if watcher is not None:
@@ -742,7 +761,7 @@ def run(args):
                 broker.close()
         s = fleet.summary()
         if watcher is not None:
-            got = sum(len(watcher.received.get(d.peer_id, ())) for d in fleet.devices)
+            got = sum(watcher.received.get(d.peer_id, 0) for d in fleet.devices)
             s["mqttReceived"] = got
             s["mqttLost"] = s["sent"] - got
             s["mqttCommandReached"] = sum(1 for d in fleet.devices if any(
