@@ -223,6 +223,10 @@ class MqttConfig:
         c.buffer_max = d.get("buffer_max", c.buffer_max)
         if not 1 <= c.buffer_max <= BUFFER_MAX_LIMIT:
             raise MqttConfigError("mqtt.buffer_max must be 1..%d" % BUFFER_MAX_LIMIT)
+        try:
+            import aiomqtt  # noqa: F401
+        except ImportError:
+            raise MqttConfigError("[mqtt] needs the aiomqtt package: pip install 'microp2p[mqtt]'")
         return c
 
 
