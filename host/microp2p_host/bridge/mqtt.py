@@ -588,7 +588,6 @@ class MqttBridge:
         return client
 
     async def _run(self):
-        import aiomqtt
         backoff = BACKOFF_MIN_S
         while not self._stopping:
             url = self.config.urls[self._url_index % len(self.config.urls)]
@@ -603,7 +602,7 @@ class MqttBridge:
                     await self._session(client, url)
             except asyncio.CancelledError:
                 raise
-            except (aiomqtt.MqttError, OSError, ValueError) as e:
+            except Exception as e:   # MqttError, OSError, TLS errors, ...: the bridge retries whatever it was
                 self._after_disconnect(url, e, backoff)
             finally:
                 self._client = None
