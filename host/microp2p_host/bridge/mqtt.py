@@ -269,8 +269,12 @@ def reading_payload(author, seqno, data, raw):
         try:
             v = cbor2.loads(data)
             if isinstance(v, dict):
-                d["data"] = jsonable(v)
-                return json.dumps(d, separators=(",", ":"), allow_nan=False).encode()
+                d["data"] = v
+                try:   # the common case (text, numbers): JSON as it is
+                    return json.dumps(d, separators=(",", ":"), allow_nan=False).encode()
+                except (TypeError, ValueError):   # bytes, tags, NaN, odd keys: converted
+                    d["data"] = jsonable(v)
+                    return json.dumps(d, separators=(",", ":"), allow_nan=False).encode()
         except Exception:
             pass
     d["dataB64"] = base64.b64encode(data).decode()
