@@ -99,6 +99,11 @@ def test_gateway_config_mqtt_section(tmp_path):
     assert GatewayConfig.from_dict(base).mqtt is None
 
 
+def test_command_bounds_match_the_device_app():
+    from sensor_node import app
+    assert (M.MIN_INTERVAL_MS, M.MAX_INTERVAL_MS) == (app.MIN_INTERVAL_MS, app.MAX_INTERVAL_MS)
+
+
 def test_parse_command_shapes():
     dev = str(_pid())
     assert M.parse_command(b'{"cmd":"interval","ms":500}') == {"cmd": "interval", "ms": 500}
