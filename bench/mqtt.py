@@ -255,8 +255,11 @@ async def main(args):
                         "addedP50Ms": round(pct(b, 50) - pct(dr, 50), 3),
                         "addedP99Ms": round(pct(b, 99) - pct(dr, 99), 3),
                         "bridgedMeanMs": round(statistics.mean(b), 3)})
+        res["loadAvg1m"] = round(os.getloadavg()[0], 2)
+        res["cpus"] = os.cpu_count()
         print("mqtt bridge: %d readings gossip -> gateway -> Mosquitto -> subscriber, %d lost, %d duplicates"
-              % (n, res["lost"], res["duplicates"]))
+              " (host load average %.1f on %d CPUs: figures are per CPU second where contention matters)"
+              % (n, res["lost"], res["duplicates"], res["loadAvg1m"], res["cpus"]))
         print("  throughput: %d readings/s wall (target >= 5000: %.2fx), %d per gateway CPU second (one core: %.2fx)"
               % (res["readingsPerS"], res["readingsPerS"] / 5000, res["readingsPerGatewayCpuS"],
                  res["readingsPerGatewayCpuS"] / 5000))
