@@ -16,14 +16,17 @@ setup: $(VENV)/.stamp interop-setup mosquitto-setup
 
 # The MQTT broker the bridge tests and `make demo` start privately (Debian package `mosquitto`;
 # tests run their own on a free 127.0.0.1 port, the system service is never used or started).
-# Installed when missing and we are root with apt-get; otherwise setup says what to install.
+# Installed when missing and we are root with apt-get (a temporary policy-rc.d keeps apt from
+# starting the system broker on 1883); otherwise setup says what to install.
 mosquitto-setup:
 	@if command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || [ -x /usr/local/sbin/mosquitto ]; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	  echo "setup: installing the Debian package mosquitto (MQTT broker for the bridge tests and demo)"; \
-	  export DEBIAN_FRONTEND=noninteractive; \
+	  echo "setup: installing the Debian package mosquitto (MQTT broker for the bridge tests and demo; its system service is not started)"; \
+	  export DEBIAN_FRONTEND=noninteractive; policy=; \
+	  if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && policy=1; fi; \
 	  apt-get install -y -q mosquitto >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q mosquitto >/dev/null; } \
 	    || echo "setup: WARNING: apt-get install mosquitto failed; the MQTT tests and demo need it"; \
+	  if [ -n "$$policy" ]; then rm -f /usr/sbin/policy-rc.d; fi; \
 	else echo "setup: WARNING: mosquitto is missing; install it for the MQTT tests and demo (Debian/Ubuntu: sudo apt-get install mosquitto; macOS: brew install mosquitto)"; fi
 
 $(VENV)/.stamp: requirements.txt pyproject.toml
