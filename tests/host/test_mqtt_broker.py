@@ -225,3 +225,46 @@ def test_mqtts_client_certificate():
 
     with tempfile.TemporaryDirectory() as d:
         asyncio.run(asyncio.wait_for(body(d), 60))
+
+
+def test_broker_that_stops_acknowledging_is_left_and_readings_resent():
+    """A broker that keeps the TCP connection but answers nothing (SIGSTOP): the bridge gives up
+    after PUBACK_TIMEOUT_S, reconnects once the broker is back, and every reading arrives."""
+    import signal as sig
+
+    async def body():
+        saved = M.PUBACK_TIMEOUT_S
+        M.PUBACK_TIMEOUT_S = 1.0
+        with Mosquitto() as mq:
+            gw = _Gateway()
+            b = _bridge(gw, {"url": mq.url})
+            b.start()
+            try:
+                await gw.wait("mqtt:connected")
+                dev = next(iter(gw.devices))
+                frm = PeerId.from_string(dev).to_bytes()
+                async with aiomqtt.Client("127.0.0.1", mq.port, protocol=aiomqtt.ProtocolVersion.V5) as c:
+                    await c.subscribe("p/sensors/readings/+", qos=1)
+                    mq.proc.send_signal(sig.SIGSTOP)
+                    try:
+                        for i in range(5):
+                            b.on_gossip("sensors/readings", {"from": frm, "seqno": bytes([i]),
+                                                             "data": cbor2.dumps({"seq": i})}, True, dev)
+                        ev = await gw.wait("mqtt:disconnected")
+                        assert "no PUBACK" in ev["error"] and ev["buffered"] == 5, ev
+                    finally:
+                        mq.proc.send_signal(sig.SIGCONT)
+                    await gw.wait("mqtt:connected", lambda e: e["buffered"] > 0)
+                    got = []
+
+                    async def collect():
+                        async for m in c.messages:
+                            got.append(json.loads(m.payload)["data"]["seq"])
+                            if len(set(got)) == 5:
+                                return
+                    await asyncio.wait_for(collect(), WAIT_S)
+                    assert sorted(set(got)) == [0, 1, 2, 3, 4]
+            finally:
+                M.PUBACK_TIMEOUT_S = saved
+                await b.close()
+    asyncio.run(asyncio.wait_for(body(), 60))

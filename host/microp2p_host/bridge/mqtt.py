@@ -67,6 +67,7 @@ STATUS_BATCH = 64           # retained statuses published at once (a large fleet
 BACKOFF_MIN_S = 0.25
 BACKOFF_MAX_S = 30.0
 CONNECT_TIMEOUT_S = 10.0
+PUBACK_TIMEOUT_S = 30.0     # readings in flight and no PUBACK for this long: reconnect, send again
 KEEPALIVE_S = 15
 DROP_REPORT_S = 1.0         # mqtt:dropped events: at most one per this interval (plus a final one)
 CLOSE_TIMEOUT_S = 3.0       # clean exit: statuses flushed within this bound
@@ -404,6 +405,7 @@ class MqttBridge:
         self._waiting = self._acked = None
         self._send_failed = False
         self._cmd_tokens = float(COMMAND_BURST)
+        self._last_ack = 0.0
         self._cmd_refill_at = time.monotonic()
         self._stopping = False
         self._task = None
@@ -640,16 +642,26 @@ class MqttBridge:
         self.gw.emit(E.MQTT_CONNECTED, {"url": display_url(url), "buffered": len(self.outbox),
                                         "subscribed": ["%s/%s[/+]" % (self.prefix, t) for t in self.in_topics]})
         self._report_drops(final=True)
-        recv = asyncio.ensure_future(self._receive(client))
-        send = asyncio.ensure_future(self._send(client))
+        self._last_ack = time.monotonic()
+        tasks = (asyncio.ensure_future(self._receive(client)), asyncio.ensure_future(self._send(client)),
+                 asyncio.ensure_future(self._watchdog()))
         try:
-            done, _ = await asyncio.wait((recv, send), return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             for t in done:
                 t.result()   # the error that ended the session
         finally:
-            for t in (recv, send):
+            for t in tasks:
                 t.cancel()
-            await asyncio.gather(recv, send, return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _watchdog(self):
+        """A broker that keeps the connection alive but stops acknowledging: after PUBACK_TIMEOUT_S
+        with readings in flight and no PUBACK, the session ends (they go out again after the
+        reconnect)."""
+        while True:
+            await asyncio.sleep(PUBACK_TIMEOUT_S / 4)
+            if self.inflight and time.monotonic() - self._last_ack > PUBACK_TIMEOUT_S:
+                raise OSError("no PUBACK for %.0f s with %d readings in flight" % (PUBACK_TIMEOUT_S, len(self.inflight)))
 
     async def _send(self, client):
         """Readings out, in order, INFLIGHT_MAX at a time. The hot path publishes through the
@@ -665,6 +677,7 @@ class MqttBridge:
         def on_publish(c, userdata, mid, reason_code, properties):
             orig(c, userdata, mid, reason_code, properties)
             if mid in waiting:
+                self._last_ack = time.monotonic()
                 acked[mid] = bool(getattr(reason_code, "is_failure", False))
                 ack_ev.set()
                 self._wake.set()   # the sender may be idle-waiting (readings pumped from on_gossip)
@@ -691,7 +704,7 @@ class MqttBridge:
                 ack_ev.clear()
                 self._wake.clear()
                 if inflight:
-                    await ack_ev.wait()
+                    await ack_ev.wait()   # bounded by _watchdog
                 elif not outbox and not self.status_dirty:
                     self._idle.set()
                     await self._wake.wait()
@@ -721,6 +734,8 @@ class MqttBridge:
                 self.counters["published"] += 1
                 continue
             self._waiting[info.mid] = None
+            if not inflight:
+                self._last_ack = time.monotonic()   # the watchdog counts from the first one in flight
             inflight.append((e, info.mid))
 
     async def _send_statuses(self, client):
