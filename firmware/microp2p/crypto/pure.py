@@ -25,7 +25,16 @@ try:
 except Exception:  # ImportError on CPython; SyntaxError where the port has no viper emitter
     _viper = None
 
+try:  # viper field arithmetic for X25519/Ed25519 (accel_ec), same rules as accel_viper
+    import micropython  # noqa: F401,F811
+    from microp2p.crypto import accel_ec as _ec_viper
+    if not _ec_viper.self_test():
+        _ec_viper = None
+except Exception:
+    _ec_viper = None
+
 _accel = _viper
+_ec = _ec_viper
 
 TAG_SIZE = 16
 HMAC_BLOCK = 64
@@ -34,19 +43,34 @@ _OPAD = int.from_bytes(b"\x5c" * HMAC_BLOCK, "big")
 
 
 def accel_available():
-    return _viper is not None
+    return _viper is not None or _ec_viper is not None
 
 
 def use_accel(flag):
-    """Switch the viper ChaCha20-Poly1305 on/off (tests); returns the previous setting."""
-    global _accel
-    prev = _accel is not None
+    """Switch every viper accelerator on/off (tests); returns the previous setting."""
+    global _accel, _ec
+    prev = _accel is not None or _ec is not None
     _accel = _viper if flag else None
+    _ec = _ec_viper if flag else None
     return prev
 
 
 def accel_name():
-    return "viper" if _accel is not None else None
+    names = []
+    if _accel is not None:
+        names.append("viper-aead")
+    if _ec is not None:
+        names.append("viper-curve")
+    return "+".join(names) if names else None
+
+
+def set_curve_module(mod):
+    """Use `mod` (an accel_ec-shaped module, or None for big ints) for X25519/Ed25519; returns
+    the previous one. For tests (the CPython bound-checking harness installs its copy here)."""
+    global _ec
+    prev = _ec
+    _ec = mod
+    return prev
 
 
 # ------------------------------------------------------------------------------- hashes
@@ -116,7 +140,7 @@ def x25519(private, public):
         raise UsageError("x25519 private key must be 32 bytes")
     if len(public) != 32:
         raise AuthError("x25519 public key must be 32 bytes")
-    out = _c.x25519(private, public)
+    out = _ec.x25519(private, public) if _ec is not None else _c.x25519(private, public)
     if out == bytes(32):
         raise AuthError("x25519 low-order public key")
     return out
@@ -125,6 +149,8 @@ def x25519(private, public):
 def x25519_public(private):
     if len(private) != 32:
         raise UsageError("x25519 private key must be 32 bytes")
+    if _ec is not None:
+        return _ec.x25519(private, b"\x09" + bytes(31))
     return _c.x25519(private, b"\x09" + bytes(31))
 
 
@@ -144,9 +170,15 @@ def _expand(seed):
     if seed != _expanded_seed:
         h = sha512(seed)
         a = _c.clamp_scalar(h[0:32]) % _c.L
-        _expanded = (a, h[32:64], _c.encode_point(_c.base_mult(a)))
+        _expanded = (a, h[32:64], _base_mult_encoded(a))
         _expanded_seed = seed
     return _expanded
+
+
+def _base_mult_encoded(s):
+    if _ec is not None:
+        return _ec.base_mult_encoded(s.to_bytes(32, "little"))
+    return _c.encode_point(_c.base_mult(s))
 
 
 def ed25519_public(seed):
@@ -158,7 +190,7 @@ def ed25519_sign(seed, msg):
     h = _sha512_new(prefix)
     h.update(msg)
     r = int.from_bytes(h.digest(), "little") % _c.L
-    R = _c.encode_point(_c.base_mult(r))
+    R = _base_mult_encoded(r)
     h = _sha512_new(R)
     h.update(pub)
     h.update(msg)
@@ -173,6 +205,14 @@ def ed25519_verify(pub, msg, sig):
     s = int.from_bytes(sig[32:64], "little")
     if s >= _c.L:
         return False
+    if _ec is not None:
+        R = bytes(sig[0:32])
+        h = _sha512_new(R)
+        h.update(pub)
+        h.update(msg)
+        k = int.from_bytes(h.digest(), "little") % _c.L
+        return _ec.double_mult_encoded_eq(bytes(sig[32:64]), k.to_bytes(32, "little"),
+                                          bytes(pub), R)
     A = _c.decode_point(pub)
     if A is None:
         return False
