@@ -1,5 +1,5 @@
 # The viper crypto (accel_ec: field arithmetic mod 2**255-19, X25519, Ed25519 point ops;
-# accel_viper: ChaCha20/Poly1305) run on CPython through tests/host/viper_harness.py, which checks
+# accel_sha512: SHA-512 over 32-bit halves; accel_viper: ChaCha20/Poly1305) run on CPython through tests/host/viper_harness.py, which checks
 # every intermediate against the 32-bit viper word of ESP32/RP2040 (see the harness for the
 # rules). Results are compared with RFC vectors and with `cryptography` on random inputs.
 import os
@@ -23,6 +23,8 @@ CRYPTO = os.path.join(HERE, "..", "..", "firmware", "microp2p", "crypto")
 EC, EC_STATS = load_viper_module(os.path.join(CRYPTO, "accel_ec.py"), "accel_ec_checked", True)
 AEAD, AEAD_STATS = load_viper_module(os.path.join(CRYPTO, "accel_viper.py"),
                                      "accel_viper_checked", False)
+SHA, SHA_STATS = load_viper_module(os.path.join(CRYPTO, "accel_sha512.py"),
+                                   "accel_sha512_checked", False)
 P = 2 ** 255 - 19
 RNG = random.Random(20261201)
 
@@ -229,6 +231,39 @@ def test_aead_viper_checked_against_cryptography():
                          else h(V.POLY_MSG)) == h(V.POLY_TAG)
 
 
+# ---------------------------------------------------------------------------------- SHA-512
+
+def test_sha512_viper_checked_vectors_and_random():
+    import hashlib
+    for msg, want in V.SHA512:
+        assert SHA.sha512(msg) == h(want)
+    assert SHA.self_test()
+    for n in list(range(0, 260, 1)) + [1000, 4096]:
+        d = os.urandom(n)
+        assert SHA.sha512(d) == hashlib.sha512(d).digest(), n
+    x = SHA.Sha512()
+    for part in (b"a" * 5, b"b" * 123, b"", b"c" * 300):
+        x.update(part)
+    assert x.digest() == hashlib.sha512(b"a" * 5 + b"b" * 123 + b"c" * 300).digest()
+    assert x.digest() == x.digest()  # digest() does not finalize
+
+
+def test_sha512_in_ed25519_sign_checked():
+    # Ed25519 with both the checked SHA-512 and the checked field code (RFC 8032 test 2).
+    seed, pub, msg, sig = V.ED25519[1]
+    prev_sha = pure._sha512_new
+    pure._sha512_new = SHA.Sha512
+    try:
+        def run():
+            pure._expanded_seed = None
+            assert pure.ed25519_sign(h(seed), h(msg)) == h(sig)
+            assert pure.ed25519_verify(h(pub), h(msg), h(sig)) is True
+        with_checked_curve(run)
+    finally:
+        pure._sha512_new = prev_sha
+        pure._expanded_seed = None
+
+
 # ----------------------------------------------------------------------------- the harness
 
 def test_harness_catches_overflow():
@@ -244,7 +279,7 @@ def test_harness_catches_overflow():
 
 def test_every_viper_function_exercised():
     # Last in this file: the tests above called every viper function of both modules.
-    for mod in (EC, AEAD):
+    for mod in (EC, AEAD, SHA):
         missing = [n for n, c in mod.VIPER_CALLS.items() if c == 0]
         assert not missing, missing
         assert len(mod.VIPER_CALLS) >= 2

@@ -1,7 +1,9 @@
 # The pure crypto backend: runs on MicroPython and CPython alike (see crypto/__init__.py for the
 # interface). SHA-256 comes from hashlib everywhere; SHA-512 from hashlib when the port has it.
-# ChaCha20-Poly1305 uses accel_viper when this MicroPython can compile viper code, else plain
-# Python (CPython never tries: it has no `micropython` module).
+# Where this MicroPython compiles viper code, and each module's self-test at import passes:
+# ChaCha20-Poly1305 uses accel_viper, X25519/Ed25519 field arithmetic accel_ec, and SHA-512
+# (when hashlib lacks it) accel_sha512; otherwise plain Python and big ints (chacha.py,
+# curve25519.py, sha512_impl.py). CPython never tries: it has no `micropython` module.
 import hashlib
 import os
 import struct
@@ -13,9 +15,19 @@ from microp2p.crypto import chacha as _ch
 NAME = "pure"
 
 try:
-    _sha512_new = hashlib.sha512
+    _sha512_plain = hashlib.sha512
 except AttributeError:
-    from microp2p.crypto.sha512_impl import Sha512 as _sha512_new
+    from microp2p.crypto.sha512_impl import Sha512 as _sha512_plain
+_sha512_viper = None
+if not hasattr(hashlib, "sha512"):
+    try:  # viper SHA-512 (accel_sha512) where hashlib lacks it, self-checked like accel_viper
+        import micropython  # noqa: F401
+        from microp2p.crypto import accel_sha512 as _s5
+        if _s5.self_test():
+            _sha512_viper = _s5.Sha512
+    except Exception:
+        pass
+_sha512_new = _sha512_viper or _sha512_plain
 
 try:
     import micropython  # noqa: F401  (only MicroPython has viper)
@@ -43,15 +55,16 @@ _OPAD = int.from_bytes(b"\x5c" * HMAC_BLOCK, "big")
 
 
 def accel_available():
-    return _viper is not None or _ec_viper is not None
+    return _viper is not None or _ec_viper is not None or _sha512_viper is not None
 
 
 def use_accel(flag):
     """Switch every viper accelerator on/off (tests); returns the previous setting."""
-    global _accel, _ec
-    prev = _accel is not None or _ec is not None
+    global _accel, _ec, _sha512_new
+    prev = _accel is not None or _ec is not None or _sha512_new is not _sha512_plain
     _accel = _viper if flag else None
     _ec = _ec_viper if flag else None
+    _sha512_new = (_sha512_viper or _sha512_plain) if flag else _sha512_plain
     return prev
 
 
@@ -61,6 +74,8 @@ def accel_name():
         names.append("viper-aead")
     if _ec is not None:
         names.append("viper-curve")
+    if _sha512_new is _sha512_viper and _sha512_viper is not None:
+        names.append("viper-sha512")
     return "+".join(names) if names else None
 
 
