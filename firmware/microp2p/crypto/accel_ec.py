@@ -42,8 +42,10 @@ A24 = 5  # dst = a * 121665
 COPY = 6
 
 _w = array("I", [0] * (NSLOTS * NLIMBS))
-_btab = array("H", [0] * (16 * 80))  # cached multiples 0..15 of the Ed25519 base point
+_btab = array("H", [0] * (16 * 80))  # cached multiples 0..15 of the Ed25519 base point B
 _atab = array("H", [0] * (16 * 80))  # the same for -A in verify (public data)
+# signing: affine (y-x, y+x, 2dxy) of 0..8 times T_t = 2**(64t) B for t = 0..3 (60 words each)
+_ntab = array("H", [0] * (4 * 9 * 60))
 _bytes = bytearray(32)
 
 
@@ -697,43 +699,73 @@ def _ladder(wobj, k: ptr8, prog, n: int):
 
 
 @micropython.viper
-def _select(w: ptr32, d: int, tab: ptr16, idx: int):
-    """Slots d..d+3 = table entry idx, reading all 16 entries (masked: idx may be secret)."""
+def _get(w: ptr32, d: int, tab: ptr16, off: int, n: int):
+    """n words from tab[off:] into the work buffer from slot d on."""
     d = d * 20
     k = 0
-    while k < 80:
-        w[d + k] = 0
-        k += 1
-    e = 0
-    while e < 16:
-        mask = 0 - ((((e ^ idx) - 1) >> 8) & 1)
-        base = e * 80
-        k = 0
-        while k < 80:
-            w[d + k] = w[d + k] | (tab[base + k] & mask)
-            k += 1
-        e += 1
-
-
-@micropython.viper
-def _get(w: ptr32, d: int, tab: ptr16, idx: int):
-    """Slots d..d+3 = table entry idx (public idx)."""
-    d = d * 20
-    base = idx * 80
-    k = 0
-    while k < 80:
-        w[d + k] = tab[base + k]
+    while k < n:
+        w[d + k] = tab[off + k]
         k += 1
 
 
 @micropython.viper
-def _put(tab: ptr16, idx: int, w: ptr32, s: int):
-    """Table entry idx = slots s..s+3."""
+def _put(tab: ptr16, off: int, w: ptr32, s: int, n: int):
+    """tab[off:off + n] = n words of the work buffer from slot s on."""
     s = s * 20
-    base = idx * 80
     k = 0
-    while k < 80:
-        tab[base + k] = w[s + k]
+    while k < n:
+        tab[off + k] = w[s + k]
+        k += 1
+
+
+@micropython.viper
+def _select_niels(w: ptr32, q: int, tab: ptr16, t: int, dig: int):
+    """Slots q..q+2 = dig * T_t (dig in -8..8) from table t's affine entries 0..8 (y-x, y+x,
+    2dxy), reading all nine entries; a negative dig swaps y-x/y+x and negates 2dxy. All masked
+    (dig is secret); slot q+3 is scratch."""
+    neg = (dig >> 8) & 1
+    ad = dig - (dig + dig) * neg
+    q = q * 20
+    k = 0
+    while k < 60:
+        w[q + k] = 0
+        k += 1
+    base = t * 540
+    e = 0
+    while e < 9:
+        mask = 0 - ((((e ^ ad) - 1) >> 8) & 1)
+        k = 0
+        while k < 60:
+            w[q + k] = w[q + k] | (tab[base + k] & mask)
+            k += 1
+        base += 60
+        e += 1
+    mask = 0 - neg
+    k = 0
+    while k < 20:
+        x = (w[q + k] ^ w[q + 20 + k]) & mask
+        w[q + k] = w[q + k] ^ x
+        w[q + 20 + k] = w[q + 20 + k] ^ x
+        k += 1
+    # -2dxy = 64p - 2dxy, carried, into slot q+3; then masked copy over slot q+2
+    c = 0
+    k = 0
+    while k < 20:
+        kk = 16382
+        if k == 0:
+            kk = 15168
+        v = kk - w[q + 40 + k] + c
+        w[q + 60 + k] = v & 0x1FFF
+        c = v >> 13
+        k += 1
+    v = w[q + 60] + c * 608
+    w[q + 60] = v & 0x1FFF
+    v = w[q + 61] + (v >> 13)
+    w[q + 61] = v & 0x1FFF
+    w[q + 62] = w[q + 62] + (v >> 13)
+    k = 0
+    while k < 20:
+        w[q + 40 + k] = w[q + 40 + k] ^ ((w[q + 40 + k] ^ w[q + 60 + k]) & mask)
         k += 1
 
 
@@ -815,6 +847,11 @@ _ADDQ = [(SUB, _A, _PY, _PX), (MUL, _A, _A, _Q), (ADD, _B, _PY, _PX), (MUL, _B, 
          (ADD, _G, _D, _C), (ADD, _H, _B, _A), (MUL, _PX, _E, _F), (MUL, _PY, _G, _H),
          (MUL, _PZ, _F, _G), (MUL, _PT, _E, _H)]
 _P_ADD = _prog(_ADDQ)
+# P + Q for an affine Q = (y-x, y+x, 2dxy) in slots 24..26 (Z = 1: 2Z1 replaces Z1 * 2Z2)
+_P_MADD = _prog([(SUB, _A, _PY, _PX), (MUL, _A, _A, _Q), (ADD, _B, _PY, _PX),
+                 (MUL, _B, _B, _Q + 1), (MUL, _C, _PT, _Q + 2), (ADD, _D, _PZ, _PZ),
+                 (SUB, _E, _B, _A), (SUB, _F, _D, _C), (ADD, _G, _D, _C), (ADD, _H, _B, _A),
+                 (MUL, _PX, _E, _F), (MUL, _PY, _G, _H), (MUL, _PZ, _F, _G), (MUL, _PT, _E, _H)])
 _P_DBL4 = _prog(_dbl(False) * 3 + _dbl(True))  # T is only read by the addition that follows
 _P_IDENTITY = _prog([(COPY, _PX, _KZERO), (COPY, _PY, _KONE), (COPY, _PZ, _KONE),
                      (COPY, _PT, _KZERO)])
@@ -836,6 +873,15 @@ _P_POINT_NEG = _prog([(SUB, _PX, _KZERO, _DX), (COPY, _PY, _DY), (COPY, _PZ, _KO
                       (MUL, _PT, _PX, _PY)])
 _P_POINT = _prog([(COPY, _PX, _DX), (COPY, _PY, _DY), (COPY, _PZ, _KONE),
                   (MUL, _PT, _PX, _PY)])
+
+
+_P_NIELS = _prog(_chain(_PZ, 18, "inv") + [
+    (MUL, _DX, _PX, 18), (MUL, _DY, _PY, 18), (SUB, _CQ, _DY, _DX), (ADD, _CQ + 1, _DY, _DX),
+    (MUL, _CQ + 2, _DX, _DY), (MUL, _CQ + 2, _CQ + 2, _KD2)])
+_P_NIELS_ID = _prog([(COPY, _CQ, _KONE), (COPY, _CQ + 1, _KONE), (COPY, _CQ + 2, _KZERO)])
+_P_SAVE = _prog([(COPY, 52 + i, _PX + i) for i in range(4)])
+_P_RESTORE = _prog([(COPY, _PX + i, 52 + i) for i in range(4)])
+_P_Q_FROM_CQ = _prog([(COPY, _Q + i, _CQ + i) for i in range(4)])
 
 
 def _set(slot, x):
@@ -871,14 +917,53 @@ def _fill_table(tab):
     """tab = cached 0*P .. 15*P for the point P in slots 20..23 (P is overwritten)."""
     w = _w
     _run_p(_P_CACHED_ID)
-    _put(tab, 0, w, _CQ)
+    _put(tab, 0, w, _CQ, 80)
     _run_p(_P_CACHED)
-    _put(tab, 1, w, _CQ)
-    _get(w, _Q, tab, 1)
+    _put(tab, 80, w, _CQ, 80)
+    _get(w, _Q, tab, 80, 80)
     for j in range(2, 16):
         _run_p(_P_ADD)
         _run_p(_P_CACHED)
-        _put(tab, j, w, _CQ)
+        _put(tab, 80 * j, w, _CQ, 80)
+
+
+_niels_ready = False
+
+
+def _niels_tables():
+    """_ntab (once): entries 0..8 of T_t = 2**(64t) B, affine, for t = 0..3."""
+    global _niels_ready
+    if not _niels_ready:
+        _set(_DX, _BX)
+        _set(_DY, _BY)
+        _run_p(_P_POINT)
+        for t in range(4):
+            _run_p(_P_SAVE)
+            _run_p(_P_CACHED)
+            _run_p(_P_Q_FROM_CQ)
+            _run_p(_P_NIELS_ID)
+            _put(_ntab, t * 540, _w, _CQ, 60)
+            for e in range(1, 9):
+                if e > 1:
+                    _run_p(_P_ADD)
+                _run_p(_P_NIELS)
+                _put(_ntab, t * 540 + e * 60, _w, _CQ, 60)
+            _run_p(_P_RESTORE)
+            for _ in range(16):
+                _run_p(_P_DBL4)
+        _niels_ready = True
+    return _ntab
+
+
+def _recode(s):
+    """Signed radix-16 digits of the 32-byte scalar s < 2**255, as digit + 8 (0..16)."""
+    out = bytearray(64)
+    carry = 0
+    for i in range(64):
+        e = ((s[i >> 1] >> ((i & 1) << 2)) & 15) + carry
+        carry = (e + 8) >> 4
+        out[i] = e - (carry << 4) + 8
+    return out
 
 
 def _base_table():
@@ -923,17 +1008,25 @@ def _encode(out):
 
 
 def base_mult_encoded(s):
-    """Encoding of s*B for the 32-byte little-endian scalar s (secret: masked table lookups)."""
+    """Encoding of s*B for a 32-byte little-endian scalar s < 2**255 (secret): signed radix-16
+    digits d_i, s*B = sum over m of 16**m * sum over t of d_(16t+m) T_t, so 60 doublings and 64
+    mixed additions; the table reads are masked."""
+    if s[31] > 127:
+        raise ValueError("scalar >= 2**255")
     w = _w
-    tab = _base_table()
+    tab = _niels_tables()
+    dig = _recode(s)
     _run_p(_P_IDENTITY)
-    i = 63
-    while i >= 0:
-        if i != 63:
+    m = 15
+    while m >= 0:
+        if m != 15:
             _run_p(_P_DBL4)
-        _select(w, _Q, tab, (s[i >> 1] >> ((i & 1) << 2)) & 15)
-        _run_p(_P_ADD)
-        i -= 1
+        for t in range(4):
+            _select_niels(w, _Q, tab, t, dig[16 * t + m] - 8)
+            _run_p(_P_MADD)
+        m -= 1
+    for i in range(64):
+        dig[i] = 0
     out = bytearray(32)
     _encode(out)
     _wipe(w, _SECRET_WORDS)
@@ -980,9 +1073,9 @@ def double_mult_encoded_eq(s, k, a_enc, r_enc):
         if i != 63:
             _run_p(_P_DBL4)
         sh = (i & 1) << 2
-        _get(w, _Q, btab, (s[i >> 1] >> sh) & 15)
+        _get(w, _Q, btab, 80 * ((s[i >> 1] >> sh) & 15), 80)
         _run_p(_P_ADD)
-        _get(w, _Q, atab, (k[i >> 1] >> sh) & 15)
+        _get(w, _Q, atab, 80 * ((k[i >> 1] >> sh) & 15), 80)
         _run_p(_P_ADD)
         i -= 1
     _encode(_b1)
