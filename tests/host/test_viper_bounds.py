@@ -182,7 +182,7 @@ def test_base_mult_extreme_scalars_checked():
     from microp2p.crypto import curve25519 as C
     L = C.L
     for s in (0, 1, 7, 8, 9, 15, 16, 0x88888888, L - 1, L, 2 ** 252 - 1, 2 ** 255 - 1,
-              int("78" * 31 + "7f", 16)):
+              int("78" * 31 + "7f", 16), int("7" + "8" * 63, 16), 2 ** 255 - 2 ** 251):
         sb = s.to_bytes(32, "little")
         assert EC.base_mult_encoded(sb) == C.encode_point(C.base_mult(s)), hex(s)
     try:

@@ -956,13 +956,15 @@ def _niels_tables():
 
 
 def _recode(s):
-    """Signed radix-16 digits of the 32-byte scalar s < 2**255, as digit + 8 (0..16)."""
+    """Signed radix-16 digits (-8..7, the top one 0..8) of the 32-byte scalar s < 2**255, each
+    stored as digit + 8."""
     out = bytearray(64)
     carry = 0
-    for i in range(64):
+    for i in range(63):
         e = ((s[i >> 1] >> ((i & 1) << 2)) & 15) + carry
         carry = (e + 8) >> 4
         out[i] = e - (carry << 4) + 8
+    out[63] = (s[31] >> 4) + carry + 8  # top digit 0..8: no carry out for s < 2**255
     return out
 
 
