@@ -401,6 +401,7 @@ def test_viper_curve_agrees_with_bigint_on_random_inputs():
         k = crypto.random_bytes(32)
         u = crypto.random_bytes(32)
         assert ec.x25519(k, u) == C.x25519(k, u), i
+        assert ec.x25519_base(k) == C.x25519(k, b"\x09" + bytes(31)), i
         s = bytearray(crypto.random_bytes(32))
         s[31] &= 0x7F  # scalars below 2**255 (callers pass them reduced mod L)
         s = bytes(s)

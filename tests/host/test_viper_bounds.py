@@ -149,6 +149,9 @@ def test_x25519_random_against_cryptography():
                              serialization.NoEncryption())
         pb = b.public_key().public_bytes(*raw)
         assert _x25519_checked(ka, pb) == a.exchange(X25519PublicKey.from_public_bytes(pb))
+    for _ in range(3):  # the fixed-base path of x25519_public against the ladder
+        k = os.urandom(32)
+        assert EC.x25519_base(k) == pure._c.x25519(k, b"\x09" + bytes(31))
     for _ in range(4):  # arbitrary (non-curve, high-bit, >= p) u values
         k, u = os.urandom(32), os.urandom(32)
         assert EC.x25519(k, u) == pure._c.x25519(k, u)

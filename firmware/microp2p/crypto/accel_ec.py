@@ -878,6 +878,9 @@ _P_POINT = _prog([(COPY, _PX, _DX), (COPY, _PY, _DY), (COPY, _PZ, _KONE),
 _P_NIELS = _prog(_chain(_PZ, 18, "inv") + [
     (MUL, _DX, _PX, 18), (MUL, _DY, _PY, 18), (SUB, _CQ, _DY, _DX), (ADD, _CQ + 1, _DY, _DX),
     (MUL, _CQ + 2, _DX, _DY), (MUL, _CQ + 2, _CQ + 2, _KD2)])
+# Montgomery u = (Z + Y) / (Z - Y) of P: the X25519 public key of the same scalar
+_P_TO_U = _prog([(SUB, 5, _PZ, _PY), (ADD, 6, _PZ, _PY)] + _chain(5, 18, "inv") +
+                [(MUL, 19, 6, 18)])
 _P_NIELS_ID = _prog([(COPY, _CQ, _KONE), (COPY, _CQ + 1, _KONE), (COPY, _CQ + 2, _KZERO)])
 _P_SAVE = _prog([(COPY, 52 + i, _PX + i) for i in range(4)])
 _P_RESTORE = _prog([(COPY, _PX + i, 52 + i) for i in range(4)])
@@ -1009,10 +1012,10 @@ def _encode(out):
     out[31] |= (_b2[0] & 1) << 7
 
 
-def base_mult_encoded(s):
-    """Encoding of s*B for a 32-byte little-endian scalar s < 2**255 (secret): signed radix-16
-    digits d_i, s*B = sum over m of 16**m * sum over t of d_(16t+m) T_t, so 60 doublings and 64
-    mixed additions; the table reads are masked."""
+def _base_mult(s):
+    """P (slots 20..23) = s*B for a 32-byte little-endian scalar s < 2**255 (secret): signed
+    radix-16 digits d_i, s*B = sum over m of 16**m * sum over t of d_(16t+m) T_t, so 60
+    doublings and 64 mixed additions; the table reads are masked."""
     if s[31] > 127:
         raise ValueError("scalar >= 2**255")
     w = _w
@@ -1029,9 +1032,29 @@ def base_mult_encoded(s):
         m -= 1
     for i in range(64):
         dig[i] = 0
+
+
+def base_mult_encoded(s):
+    """Encoding of s*B (Ed25519 public key / R) for a 32-byte scalar s < 2**255."""
+    _base_mult(s)
     out = bytearray(32)
     _encode(out)
-    _wipe(w, _SECRET_WORDS)
+    _wipe(_w, _SECRET_WORDS)
+    return bytes(out)
+
+
+def x25519_base(k):
+    """X25519(k, 9) via the Edwards fixed-base tables (about half the ladder's work)."""
+    kb = bytearray(k)
+    kb[0] &= 248
+    kb[31] = (kb[31] & 127) | 64
+    _base_mult(kb)
+    for i in range(32):
+        kb[i] = 0
+    _run_p(_P_TO_U)
+    out = bytearray(32)
+    _pack(_w, 19, out)
+    _wipe(_w, _SECRET_WORDS)
     return bytes(out)
 
 

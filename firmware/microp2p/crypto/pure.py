@@ -165,7 +165,7 @@ def x25519_public(private):
     if len(private) != 32:
         raise UsageError("x25519 private key must be 32 bytes")
     if _ec is not None:
-        return _ec.x25519(private, b"\x09" + bytes(31))
+        return _ec.x25519_base(private)
     return _c.x25519(private, b"\x09" + bytes(31))
 
 
