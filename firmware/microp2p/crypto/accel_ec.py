@@ -42,8 +42,7 @@ A24 = 5  # dst = a * 121665
 COPY = 6
 
 _w = array("I", [0] * (NSLOTS * NLIMBS))
-_btab = array("H", [0] * (16 * 80))  # cached multiples 0..15 of the Ed25519 base point B
-_atab = array("H", [0] * (16 * 80))  # the same for -A in verify (public data)
+_atab = array("H", [0] * (9 * 80))  # verify: cached 0..8 times -A (public data)
 # signing: affine (y-x, y+x, 2dxy) of 0..8 times T_t = 2**(64t) B for t = 0..3 (60 words each)
 _ntab = array("H", [0] * (4 * 9 * 60))
 _bytes = bytearray(32)
@@ -881,6 +880,9 @@ _P_NIELS = _prog(_chain(_PZ, 18, "inv") + [
 # Montgomery u = (Z + Y) / (Z - Y) of P: the X25519 public key of the same scalar
 _P_TO_U = _prog([(SUB, 5, _PZ, _PY), (ADD, 6, _PZ, _PY)] + _chain(5, 18, "inv") +
                 [(MUL, 19, 6, 18)])
+# -Q for Q = (y-x, y+x, 2dxy[, 2z]) in slots 24..: swap the first two, negate the third
+_P_NEG_Q = _prog([(COPY, 52, _Q), (COPY, _Q, _Q + 1), (COPY, _Q + 1, 52),
+                  (SUB, _Q + 2, _KZERO, _Q + 2)])
 _P_NIELS_ID = _prog([(COPY, _CQ, _KONE), (COPY, _CQ + 1, _KONE), (COPY, _CQ + 2, _KZERO)])
 _P_SAVE = _prog([(COPY, 52 + i, _PX + i) for i in range(4)])
 _P_RESTORE = _prog([(COPY, _PX + i, 52 + i) for i in range(4)])
@@ -909,7 +911,6 @@ _b2 = bytearray(32)
 _ZERO32 = bytes(32)
 _BX = 15112221349535400772501151409588531511454012693041857206046113283949847762202
 _BY = 46316835694926478169428394003475163141307993866256225615783033603165251855960
-_base_ready = False
 
 
 def _run_p(prog):
@@ -917,14 +918,14 @@ def _run_p(prog):
 
 
 def _fill_table(tab):
-    """tab = cached 0*P .. 15*P for the point P in slots 20..23 (P is overwritten)."""
+    """tab = cached 0*P .. 8*P for the point P in slots 20..23 (P is overwritten)."""
     w = _w
     _run_p(_P_CACHED_ID)
     _put(tab, 0, w, _CQ, 80)
     _run_p(_P_CACHED)
     _put(tab, 80, w, _CQ, 80)
     _get(w, _Q, tab, 80, 80)
-    for j in range(2, 16):
+    for j in range(2, 9):
         _run_p(_P_ADD)
         _run_p(_P_CACHED)
         _put(tab, 80 * j, w, _CQ, 80)
@@ -969,17 +970,6 @@ def _recode(s):
         out[i] = e - (carry << 4) + 8
     out[63] = (s[31] >> 4) + carry + 8  # top digit 0..8: no carry out for s < 2**255
     return out
-
-
-def _base_table():
-    global _base_ready
-    if not _base_ready:
-        _set(_DX, _BX)
-        _set(_DY, _BY)
-        _run_p(_P_POINT)
-        _fill_table(_btab)
-        _base_ready = True
-    return _btab
 
 
 # ----------------------------------------------------------------------------------- X25519
@@ -1085,22 +1075,35 @@ def _decode(b, negate):
 
 
 def double_mult_encoded_eq(s, k, a_enc, r_enc):
-    """encode(s*B - k*A) == r_enc for public 32-byte scalars s, k and point encoding a_enc."""
+    """encode(s*B - k*A) == r_enc for public 32-byte scalars s, k < 2**255 and the point
+    encoding a_enc (Straus: one run of 252 doublings; signed radix-16 digits of both scalars;
+    B's multiples are the affine signing table T_0, -A's are built here). Variable-time: every
+    input is public."""
     w = _w
-    btab = _base_table()
+    ntab = _niels_tables()
     if not _decode(a_enc, True):
         return False
-    atab = _atab
-    _fill_table(atab)
+    _fill_table(_atab)
+    ds = _recode(s)
+    dk = _recode(k)
     _run_p(_P_IDENTITY)
     i = 63
     while i >= 0:
         if i != 63:
             _run_p(_P_DBL4)
-        sh = (i & 1) << 2
-        _get(w, _Q, btab, 80 * ((s[i >> 1] >> sh) & 15), 80)
-        _run_p(_P_ADD)
-        _get(w, _Q, atab, 80 * ((k[i >> 1] >> sh) & 15), 80)
+        d = ds[i] - 8
+        if d < 0:
+            _get(w, _Q, ntab, -60 * d, 60)
+            _run_p(_P_NEG_Q)
+        else:
+            _get(w, _Q, ntab, 60 * d, 60)
+        _run_p(_P_MADD)
+        d = dk[i] - 8
+        if d < 0:
+            _get(w, _Q, _atab, -80 * d, 80)
+            _run_p(_P_NEG_Q)
+        else:
+            _get(w, _Q, _atab, 80 * d, 80)
         _run_p(_P_ADD)
         i -= 1
     _encode(_b1)
