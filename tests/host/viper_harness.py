@@ -15,7 +15,8 @@
 #     does NOT commute (>>, //, %, comparisons) and every index must be in range, so the 32- and
 #     64-bit machines observe the same value; shift counts must be in [0, 32);
 #   - ptr8/ptr16/ptr32 parameters and ptrN(obj) casts become bounds-checked views of the same
-#     buffer; stores truncate to the element width as the hardware does;
+#     buffer; stores truncate to the element width as the hardware does; ptrN(uint(p) + n)
+#     (pointer arithmetic) is a view n bytes further into the same buffer, still bounds-checked;
 #   - an int literal >= 2**30 outside uint(...) is rejected (a compile error on 32-bit ports).
 # Non-viper code in the module runs unchanged.
 import ast
@@ -63,8 +64,21 @@ def _in_range(v, is_u):
     return INT_MIN <= v <= INT_MAX
 
 
+class Addr:
+    """uint(ptr) in viper: the buffer's address. Only `addr + n` and ptrN(addr) are allowed."""
+    __slots__ = ("ptr", "off")
+
+    def __init__(self, ptr, off):
+        self.ptr = ptr
+        self.off = off  # bytes
+
+
 def _make_runtime(strict, stats, where):
     def vb(op, a, b, line):
+        if type(a) is Addr:
+            if op != "Add" or type(b) not in (int, U) or b < 0:
+                raise ViperBoundError("line %d: only address + offset is modelled" % line)
+            return Addr(a.ptr, a.off + int(b))
         if type(a) is bool or type(b) is bool:
             raise ViperBoundError("line %d: arithmetic on a bool" % line)
         fn, wrap_safe = _OPS[op]
@@ -106,6 +120,18 @@ class Ptr:
     __slots__ = ("mv", "mask", "n")
 
     def __init__(self, obj, fmt):
+        if isinstance(obj, Addr):
+            base = obj.ptr.mv
+            step = base.itemsize
+            if obj.off % step:
+                raise ViperBoundError("unaligned pointer cast")
+            view = base[obj.off // step:]
+            if view.format != fmt:
+                view = view.cast("B").cast(fmt) if fmt != "B" else view.cast("B")
+            self.mv = view
+            self.mask = (1 << (8 * view.itemsize)) - 1
+            self.n = len(view)
+            return
         if isinstance(obj, Ptr):
             obj = obj.mv.obj
         mv = memoryview(obj)
@@ -129,6 +155,8 @@ class Ptr:
 
 
 def _uint(x):
+    if isinstance(x, Ptr):
+        return Addr(x, 0)
     if type(x) is bool:
         x = int(x)
     if not INT_MIN <= x <= UINT_MAX:
