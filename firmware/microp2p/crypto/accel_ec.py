@@ -725,30 +725,39 @@ def _put(tab: ptr16, off: int, w: ptr32, s: int, n: int):
 def _select_niels(w: ptr32, q: int, tab: ptr16, t: int, dig: int):
     """Slots q..q+2 = dig * T_t (dig in -8..8) from table t's affine entries 0..8 (y-x, y+x,
     2dxy), reading all nine entries; a negative dig swaps y-x/y+x and negates 2dxy. All masked
-    (dig is secret); slot q+3 is scratch."""
+    (dig is secret); slots q+3 and q+4 are scratch."""
     neg = (dig >> 8) & 1
     ad = dig - (dig + dig) * neg
-    q = q * 20
-    k = 0
-    while k < 60:
-        w[q + k] = 0
+    pq = ptr32(uint(w) + uint(q * 80))
+    # the table's halfword limbs are read in pairs, as 32-bit words (all targets are
+    # little-endian; entries start at even halfword offsets), into 30 words at slot q+3..
+    k = 60
+    while k < 90:
+        pq[k] = 0
         k += 1
-    base = t * 540
     e = 0
     while e < 9:
         mask = 0 - ((((e ^ ad) - 1) >> 8) & 1)
+        pt = ptr32(uint(tab) + uint((t * 540 + e * 60) << 1))
         k = 0
-        while k < 60:
-            w[q + k] = w[q + k] | (tab[base + k] & mask)
-            k += 1
-        base += 60
+        while k < 30:
+            pq[k + 60] = pq[k + 60] | (pt[k] & mask)
+            pq[k + 61] = pq[k + 61] | (pt[k + 1] & mask)
+            pq[k + 62] = pq[k + 62] | (pt[k + 2] & mask)
+            k += 3
         e += 1
+    k = 0
+    while k < 30:
+        x = pq[k + 60]
+        pq[k + k] = x & 0xFFFF
+        pq[k + k + 1] = x >> 16
+        k += 1
     mask = 0 - neg
     k = 0
     while k < 20:
-        x = (w[q + k] ^ w[q + 20 + k]) & mask
-        w[q + k] = w[q + k] ^ x
-        w[q + 20 + k] = w[q + 20 + k] ^ x
+        x = (pq[k] ^ pq[k + 20]) & mask
+        pq[k] = pq[k] ^ x
+        pq[k + 20] = pq[k + 20] ^ x
         k += 1
     # -2dxy = 64p - 2dxy, carried, into slot q+3; then masked copy over slot q+2
     c = 0
@@ -757,18 +766,18 @@ def _select_niels(w: ptr32, q: int, tab: ptr16, t: int, dig: int):
         kk = 16382
         if k == 0:
             kk = 15168
-        v = kk - w[q + 40 + k] + c
-        w[q + 60 + k] = v & 0x1FFF
+        v = kk - pq[k + 40] + c
+        pq[k + 60] = v & 0x1FFF
         c = v >> 13
         k += 1
-    v = w[q + 60] + c * 608
-    w[q + 60] = v & 0x1FFF
-    v = w[q + 61] + (v >> 13)
-    w[q + 61] = v & 0x1FFF
-    w[q + 62] = w[q + 62] + (v >> 13)
-    k = 0
-    while k < 20:
-        w[q + 40 + k] = w[q + 40 + k] ^ ((w[q + 40 + k] ^ w[q + 60 + k]) & mask)
+    v = pq[60] + c * 608
+    pq[60] = v & 0x1FFF
+    v = pq[61] + (v >> 13)
+    pq[61] = v & 0x1FFF
+    pq[62] = pq[62] + (v >> 13)
+    k = 40
+    while k < 60:
+        pq[k] = pq[k] ^ ((pq[k] ^ pq[k + 20]) & mask)
         k += 1
 
 
