@@ -21,7 +21,8 @@ from microp2p_host import parts
 from microp2p_host.paths import BOARDS_DIR, FIRMWARE_DIR, PARTS_DIR
 BOOT_FILE = ("sensor_node", "main.py")    # copied to the board root as main.py, kept as source
 DEFAULT_PARTS = ("sensor-node",)          # what a board gets unless its board.json names "parts"
-VIPER_MODULES = ("microp2p/crypto/accel_viper.py",)
+VIPER_MODULES = ("microp2p/crypto/accel_viper.py", "microp2p/crypto/accel_ec.py",
+                 "microp2p/crypto/accel_sha512.py")
 CONFIG_NAME = "config.json"
 KEY_NAME = "device.key"
 MPY_CROSS_TIMEOUT_S = 60

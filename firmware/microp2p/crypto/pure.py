@@ -1,7 +1,9 @@
 # The pure crypto backend: runs on MicroPython and CPython alike (see crypto/__init__.py for the
 # interface). SHA-256 comes from hashlib everywhere; SHA-512 from hashlib when the port has it.
-# ChaCha20-Poly1305 uses accel_viper when this MicroPython can compile viper code, else plain
-# Python (CPython never tries: it has no `micropython` module).
+# Where this MicroPython compiles viper code, and each module's self-test at import passes:
+# ChaCha20-Poly1305 uses accel_viper, X25519/Ed25519 field arithmetic accel_ec, and SHA-512
+# (when hashlib lacks it) accel_sha512; otherwise plain Python and big ints (chacha.py,
+# curve25519.py, sha512_impl.py). CPython never tries: it has no `micropython` module.
 import hashlib
 import os
 import struct
@@ -13,9 +15,19 @@ from microp2p.crypto import chacha as _ch
 NAME = "pure"
 
 try:
-    _sha512_new = hashlib.sha512
+    _sha512_plain = hashlib.sha512
 except AttributeError:
-    from microp2p.crypto.sha512_impl import Sha512 as _sha512_new
+    from microp2p.crypto.sha512_impl import Sha512 as _sha512_plain
+_sha512_viper = None
+if not hasattr(hashlib, "sha512"):
+    try:  # viper SHA-512 (accel_sha512) where hashlib lacks it, self-checked like accel_viper
+        import micropython  # noqa: F401
+        from microp2p.crypto import accel_sha512 as _s5
+        if _s5.self_test():
+            _sha512_viper = _s5.Sha512
+    except Exception:
+        pass
+_sha512_new = _sha512_viper or _sha512_plain
 
 try:
     import micropython  # noqa: F401  (only MicroPython has viper)
@@ -25,7 +37,16 @@ try:
 except Exception:  # ImportError on CPython; SyntaxError where the port has no viper emitter
     _viper = None
 
+try:  # viper field arithmetic for X25519/Ed25519 (accel_ec), same rules as accel_viper
+    import micropython  # noqa: F401,F811
+    from microp2p.crypto import accel_ec as _ec_viper
+    if not _ec_viper.self_test():
+        _ec_viper = None
+except Exception:
+    _ec_viper = None
+
 _accel = _viper
+_ec = _ec_viper
 
 TAG_SIZE = 16
 HMAC_BLOCK = 64
@@ -34,19 +55,37 @@ _OPAD = int.from_bytes(b"\x5c" * HMAC_BLOCK, "big")
 
 
 def accel_available():
-    return _viper is not None
+    return _viper is not None or _ec_viper is not None or _sha512_viper is not None
 
 
 def use_accel(flag):
-    """Switch the viper ChaCha20-Poly1305 on/off (tests); returns the previous setting."""
-    global _accel
-    prev = _accel is not None
+    """Switch every viper accelerator on/off (tests); returns the previous setting."""
+    global _accel, _ec, _sha512_new
+    prev = _accel is not None or _ec is not None or _sha512_new is not _sha512_plain
     _accel = _viper if flag else None
+    _ec = _ec_viper if flag else None
+    _sha512_new = (_sha512_viper or _sha512_plain) if flag else _sha512_plain
     return prev
 
 
 def accel_name():
-    return "viper" if _accel is not None else None
+    names = []
+    if _accel is not None:
+        names.append("viper-aead")
+    if _ec is not None:
+        names.append("viper-curve")
+    if _sha512_new is _sha512_viper and _sha512_viper is not None:
+        names.append("viper-sha512")
+    return "+".join(names) if names else None
+
+
+def set_curve_module(mod):
+    """Use `mod` (an accel_ec-shaped module, or None for big ints) for X25519/Ed25519; returns
+    the previous one. For tests (the CPython bound-checking harness installs its copy here)."""
+    global _ec
+    prev = _ec
+    _ec = mod
+    return prev
 
 
 # ------------------------------------------------------------------------------- hashes
@@ -116,7 +155,7 @@ def x25519(private, public):
         raise UsageError("x25519 private key must be 32 bytes")
     if len(public) != 32:
         raise AuthError("x25519 public key must be 32 bytes")
-    out = _c.x25519(private, public)
+    out = _ec.x25519(private, public) if _ec is not None else _c.x25519(private, public)
     if out == bytes(32):
         raise AuthError("x25519 low-order public key")
     return out
@@ -125,6 +164,8 @@ def x25519(private, public):
 def x25519_public(private):
     if len(private) != 32:
         raise UsageError("x25519 private key must be 32 bytes")
+    if _ec is not None:
+        return _ec.x25519_base(private)
     return _c.x25519(private, b"\x09" + bytes(31))
 
 
@@ -144,9 +185,15 @@ def _expand(seed):
     if seed != _expanded_seed:
         h = sha512(seed)
         a = _c.clamp_scalar(h[0:32]) % _c.L
-        _expanded = (a, h[32:64], _c.encode_point(_c.base_mult(a)))
+        _expanded = (a, h[32:64], _base_mult_encoded(a))
         _expanded_seed = seed
     return _expanded
+
+
+def _base_mult_encoded(s):
+    if _ec is not None:
+        return _ec.base_mult_encoded(s.to_bytes(32, "little"))
+    return _c.encode_point(_c.base_mult(s))
 
 
 def ed25519_public(seed):
@@ -158,7 +205,7 @@ def ed25519_sign(seed, msg):
     h = _sha512_new(prefix)
     h.update(msg)
     r = int.from_bytes(h.digest(), "little") % _c.L
-    R = _c.encode_point(_c.base_mult(r))
+    R = _base_mult_encoded(r)
     h = _sha512_new(R)
     h.update(pub)
     h.update(msg)
@@ -173,6 +220,14 @@ def ed25519_verify(pub, msg, sig):
     s = int.from_bytes(sig[32:64], "little")
     if s >= _c.L:
         return False
+    if _ec is not None:
+        R = bytes(sig[0:32])
+        h = _sha512_new(R)
+        h.update(pub)
+        h.update(msg)
+        k = int.from_bytes(h.digest(), "little") % _c.L
+        return _ec.double_mult_encoded_eq(bytes(sig[32:64]), k.to_bytes(32, "little"),
+                                          bytes(pub), R)
     A = _c.decode_point(pub)
     if A is None:
         return False

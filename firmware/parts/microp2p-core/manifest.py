@@ -6,5 +6,6 @@ package("microp2p", files=(
     "codec/multihash.py", "codec/cid.py", "codec/multiaddr.py",
     "identity/__init__.py", "identity/keys.py", "identity/peerid.py", "identity/envelope.py",
     "crypto/__init__.py", "crypto/pure.py", "crypto/curve25519.py", "crypto/sha512_impl.py",
-    "crypto/chacha.py", "crypto/accel_viper.py",
+    "crypto/chacha.py", "crypto/accel_viper.py", "crypto/accel_ec.py",
+    "crypto/accel_sha512.py",
 ), base_path="../..")
