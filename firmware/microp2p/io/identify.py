@@ -2,7 +2,6 @@
 # identify requests, identifies every new connection, accepts pushes and sends them when our
 # protocols or addresses change. The message codec is the sans-IO proto.identify.
 from microp2p.proto import identify
-from microp2p.identity import envelope
 from microp2p.aio import asyncio, TimeoutError
 from microp2p.clock import wall_us
 from microp2p.errors import ProtocolError
@@ -56,6 +55,7 @@ class IdentifyService:
         key = (self._record_seq, tuple(a.to_bytes() for a in addrs))
         cached = self._record_cache
         if cached is None or cached[0] != key:
+            from microp2p.identity import envelope  # loaded with the first identify answered
             cached = (key, envelope.seal_peer_record(self.node.key, self._record_seq, addrs))
             self._record_cache = cached
         return cached[1]
