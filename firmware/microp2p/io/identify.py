@@ -98,24 +98,12 @@ class IdentifyService:
         node.emit(E.IDENTIFY, identify_fields(conn.remote_peer, info))
 
     async def _handle_push(self, st):
-        info = await asyncio.wait_for(self._read(st, True), self.node.profile.identify_timeout_ms / 1000)
-        old = st.conn.identified or {}
-        for k in info:
-            if info[k] is not None:
-                old[k] = info[k]
-        st.conn.identified = old
-        self.node.emit(E.IDENTIFY_PUSH, identify_fields(st.conn.remote_peer, old))
-
-    async def _push_one(self, conn):
-        try:
-            st = await conn.new_stream([IDENTIFY_PUSH])
-            await st.write(self.message(conn))
-            await st.close()
-        except (ProtocolError, OSError, EOFError, StreamReset, TimeoutError) as e:
-            self.node.log("identify push to %s failed: %s %s" % (conn.remote_peer, type(e).__name__, e))
+        from microp2p.io import identify_push  # pushes are rare: their code loads on the first
+        await identify_push.receive(self, st, identify_fields)
 
     def push(self):
         """Tell every connected peer our current protocols and addresses (after they changed)."""
         for conn in list(self.node.connections):
             if not conn.closed:
-                self.node.spawn(self._push_one(conn))
+                from microp2p.io import identify_push
+                self.node.spawn(identify_push.send(self, conn))
