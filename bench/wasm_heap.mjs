@@ -3,7 +3,8 @@
 // to JavaScript, so every step (import, collect, measure) is a separate call in from JS.
 //
 //   node bench/wasm_heap.mjs DIR MODULE [MODULE ...]      (DIR holds the .py / .mpy tree)
-// prints one JSON line: {"base": B, "retained": {"MODULE": bytes, ...}, "total": bytes, "word": 32}
+// prints one JSON line: {"base": B, "retained": {"MODULE": bytes, ...}, "total": bytes, "word": 32,
+//   "loaded": [every module in sys.modules after the imports, listed after measuring]}
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { join, dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -39,4 +40,6 @@ for (const m of modules) {
   retained[m] = now - last
   last = now
 }
-console.log(JSON.stringify({ base, retained, total: last - base, word: 32 }))
+mp.runPython("_l = ' '.join(sorted(sys.modules))")
+const loaded = String(mp.globals.get('_l')).split(' ').filter(Boolean)
+console.log(JSON.stringify({ base, retained, total: last - base, word: 32, loaded }))
