@@ -135,7 +135,8 @@ async def _app_run(heap, run_ms, interval_ms, commands=0, publishes=None):
             await asyncio.wait_for(dev.proc.wait(), run_ms / 1000 + 60)
         except (asyncio.TimeoutError, AssertionError) as e:
             err = await dev.stop()
-            return False, None, len(dev.named("published")), "%s %s" % (type(e).__name__, err[-300:])
+            return False, None, len(dev.named("published")), "%s %s %s" % (
+                type(e).__name__, str(e)[-300:], err[-300:])
         err = await dev.stop()
         stats = dev.named("stats")
         ok = "MemoryError" not in err and (publishes is not None or dev.proc.returncode == 0)

@@ -71,8 +71,7 @@ def _sleep_ms(ms):
 
 
 def load_config(path):
-    with open(path) as f:
-        text = f.read(MAX_CONFIG_BYTES + 1)
+    text = keys.read_bounded(path, MAX_CONFIG_BYTES + 1, "r")
     if len(text) > MAX_CONFIG_BYTES:
         raise UsageError("config file over %d bytes" % MAX_CONFIG_BYTES)
     return make_config(json.loads(text), path)

@@ -4,7 +4,7 @@
 from microp2p.identity import keys, peerid
 from microp2p.pubsub import rpc as R
 from microp2p.pubsub.gossipsub import GossipSub, GossipSubConfig
-from microp2p.pubsub.leaf import LeafSub, LeafConfig, MAX_SEEN, PRUNE_BACKOFF_MS
+from microp2p.pubsub.leaf import LeafSub, LeafConfig, MAX_SEEN, HASH_LEN, PRUNE_BACKOFF_MS, id_hash
 
 T = "sensors"
 
@@ -20,7 +20,9 @@ class Pair:
     def __init__(self, n_full=1, proto=R.MESHSUB_V12):
         self.now = 0
         sk, pid = ident(1)
-        self.leaf = LeafSub(pid, sk, LeafConfig(), 0)
+        cfg = LeafConfig()
+        cfg.seqno_start = 0  # our messages are seqno 1, 2, ...
+        self.leaf = LeafSub(pid, sk, cfg, 0)
         self.ids = [pid]
         self.routers = [self.leaf]
         for i in range(n_full):
@@ -236,9 +238,27 @@ def test_seen_cache_is_bounded():
     for i in range(MAX_SEEN + 40):
         leaf.publish(T, b"m%d" % i, p.now)
         leaf.outgoing()
-    assert len(leaf.seen) == MAX_SEEN
-    assert len(leaf._seen_set) <= MAX_SEEN
+    assert len(leaf.seen) == MAX_SEEN * HASH_LEN  # a fixed ring: it never grows
     assert len(leaf._own_recent) == leaf.config.own_replay_max
+    # the oldest ids were forgotten, the newest are remembered
+    assert not leaf.seen_has(id_hash(leaf.local_bytes + (2).to_bytes(8, "big")))
+    assert leaf.seen_has(id_hash(leaf.local_bytes + (41).to_bytes(8, "big")))
+    last = leaf.local_bytes + bytes(leaf._seqno)
+    assert bytes(leaf._seqno) == (MAX_SEEN + 40).to_bytes(8, "big")
+    assert leaf.seen_has(id_hash(last))
+    assert not leaf._seen_add(last)
+
+
+def test_seen_ring_ignores_matches_across_slots():
+    p = Pair(1)
+    leaf = p.leaf
+    a = id_hash(b"a")
+    b = id_hash(b"b")
+    leaf.seen[0:4] = a
+    leaf.seen[4:8] = b
+    assert leaf.seen_has(a) and leaf.seen_has(b)
+    assert not leaf.seen_has(a[2:] + b[:2])  # present in the bytes, but across two slots
+    assert id_hash(b"x") != bytes(4)
 
 
 def test_replay_own_sends_the_same_bytes_and_peers_drop_copies():

@@ -4,7 +4,8 @@
 #   - no gossip: never sends IHAVE, so no peer has a reason to send us IWANT (ignored);
 #     IHAVE and IDONTWANT from peers are ignored too (both are advisory in the specs);
 #   - no scoring, no fanout, no peer exchange (PX in a PRUNE is ignored);
-#   - the seen cache holds 30-bit hashes of message ids in a fixed ring (a few bytes per id);
+#   - the seen cache holds 32-bit hashes of message ids in one fixed bytearray ring (4 bytes per
+#     id on every port, no per-id object);
 #   - our own messages go to every peer subscribed to the topic (flood publish, as the full
 #     router does by default); received messages are forwarded to our other mesh peers and to
 #     subscribed floodsub peers, so a leaf is a correct (if small) mesh member.
@@ -23,6 +24,7 @@ MAX_MESSAGE_SIZE = 4096          # data bytes of one message
 MAX_MESSAGES_PER_RPC = 16        # messages processed from one RPC
 MAX_PEER_MESSAGES_PER_HEARTBEAT = 64  # messages accepted from one peer per heartbeat
 MAX_SEEN = 256                   # message-id hashes remembered (a ring: oldest forgotten first)
+HASH_LEN = 4                     # bytes of sha256(id) kept per seen id
 MAX_BACKOFF = 32                 # (peer, topic) backoff entries
 MAX_PRUNE_BACKOFF_S = 86400      # a remote's PRUNE backoff is clamped to this
 OWN_REPLAY_MAX = 8               # own messages kept for replay_own() (set_replay changes it)
@@ -55,10 +57,13 @@ class LeafConfig:
 
 
 def id_hash(mid):
-    """A 30-bit hash of a message id (a small int on every port: nothing allocated to keep it).
-    Keyed by nothing: an author can only collide with ids of messages it signed itself."""
-    d = crypto.sha256(mid)
-    return ((d[0] & 0x3F) << 24) | (d[1] << 16) | (d[2] << 8) | d[3]
+    """HASH_LEN bytes of sha256(message id), never all zero (an empty ring slot).
+    Unkeyed: an author can only collide with ids of messages it signed itself."""
+    h = crypto.sha256(mid)[:HASH_LEN]
+    return h if h != _EMPTY else b"\x00\x00\x00\x01"
+
+
+_EMPTY = bytes(HASH_LEN)
 
 
 class Peer:
@@ -98,8 +103,7 @@ class LeafSub:
         self.my_topics = set()
         self.mesh = {}          # topic -> set(peer ids)
         self.backoff = {}       # (peer id, topic) -> ms until which we do not graft
-        self.seen = [0] * c.max_seen  # ring of id hashes (0: empty; a real 0 costs one dup)
-        self._seen_set = set()
+        self.seen = bytearray(HASH_LEN * c.max_seen)  # ring of id hashes, zero: empty slot
         self._seen_pos = 0
         self.now = now_ms
         self.next_heartbeat = now_ms + 100
@@ -124,18 +128,25 @@ class LeafSub:
             self._events = []
         return ev
 
+    def seen_has(self, h):
+        """True when the id hash h (id_hash) is in the ring."""
+        ring = self.seen
+        i = ring.find(h)
+        while i >= 0:
+            if i % HASH_LEN == 0:
+                return True
+            i = ring.find(h, i + 1)  # a match straddling two slots is not one
+        return False
+
     def _seen_add(self, mid):
         """Mark an id seen; False when it already was."""
         h = id_hash(mid)
-        s = self._seen_set
-        if h in s:
+        if self.seen_has(h):
             return False
-        ring = self.seen
         i = self._seen_pos
-        s.discard(ring[i])
-        ring[i] = h
-        s.add(h)
-        self._seen_pos = (i + 1) % len(ring)
+        self.seen[i:i + HASH_LEN] = h
+        i += HASH_LEN
+        self._seen_pos = 0 if i >= len(self.seen) else i
         return True
 
     # --- peers ---------------------------------------------------------------------------
@@ -347,7 +358,7 @@ class LeafSub:
         except AuthError as e:
             return self._reject(peer, topic, str(e))
         mid = msg["from"] + msg["seqno"]
-        if id_hash(mid) in self._seen_set:
+        if self.seen_has(id_hash(mid)):
             # our own messages come back too (js forwards to every mesh peer but the sender)
             self._count("duplicates")
             peer.dups_recv += 1
