@@ -33,7 +33,7 @@ class Profile:
         p.pubsub = "leaf"                   # pubsub/leaf.py: subscribe, publish, 1-2 mesh peers
         p.max_connections = 4
         p.max_pending_upgrades = 2
-        p.read_size = 2048
+        p.read_size = 1024                  # each read allocates this much in one block
         p.write_buffer_cap = 8192
         p.unconsumed_cap = 16384
         p.handshake_timeout_ms = 60000      # pure-Python X25519/Ed25519 take seconds on an MCU
