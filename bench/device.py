@@ -5,8 +5,9 @@ with its word size, measured in this run (targets are figures here, never test a
   1. retained heap after the sensor app's imports, 32-bit MicroPython (the WebAssembly port), from
      .mpy, via bench/wasm_heap.mjs (measured between calls in from JS); the full-gossipsub import
      set measured the same way, for comparison;
-  2. the frozen estimate: (1) minus the bytes of the .mpy files it loaded (code, qstrs and
-     constants a frozen build keeps in flash) -- an estimate, not a measurement;
+  2. the frozen estimate: (1) minus the bytes of the .mpy files it loaded (code, qstr strings and
+     constants a frozen build keeps in flash) and minus the qstr pool tables (frozen qstrs live in
+     flash, so no pool grows in RAM) -- an estimate, not a measurement;
   3. live-heap peak of one device doing a handshake + 100 signed publishes + 10 commands: the sensor
      app on the 64-bit unix port against a CPython gateway over TCP (the app samples gc.mem_alloc()
      after gc.collect() at each reading; the wasm port has no sockets);
@@ -189,11 +190,16 @@ def main(argv):
     print("retained heap per import, 32-bit wasm, .mpy (leaf profile): %s" % json.dumps(leaf["retained"]))
     print("full-gossipsub import set, same run: %s total" % kib(full["total"]))
     code = loaded_code_bytes(d, leaf["loaded"])
-    frozen = leaf["total"] - code
+    q = leaf.get("qstr") or {}
+    pools = q.get("total_bytes", 0) - q.get("str_data_bytes", 0)
+    frozen = leaf["total"] - code - pools
+    print("qstrs after the imports (32-bit): %d in %d pools, %s of pool tables + %s of strings" % (
+        q.get("count", 0), q.get("pools", 0), kib(pools), kib(q.get("str_data_bytes"))))
     rows.append(("retained heap after imports (.mpy)", 32, kib(leaf["total"]), "<= 96 KiB",
                  verdict(leaf["total"], TARGETS["retained"])))
     rows.append(("  the same with the full GossipSub instead of the leaf", 32, kib(full["total"]), "", ""))
-    rows.append(("frozen estimate: retained - %s of loaded .mpy (estimate)" % kib(code), 32, kib(frozen),
+    rows.append(("frozen estimate: retained - %s of loaded .mpy - %s qstr pools (estimate)" % (
+        kib(code), kib(pools)), 32, kib(frozen),
                  "<= 48 KiB", verdict(frozen, TARGETS["frozen"])))
 
     if not quick:
@@ -225,7 +231,7 @@ def main(argv):
     print()
     pub = a["ms_per_publish"]
     hs_ms = a["ms_per_handshake_both_sides"] / 2
-    print("times on this host (MicroPython unix x64, 32 MiB heap, crypto %s): signed publish %.2f ms, "
+    print("times on this host (MicroPython unix x64, 32 MiB heap, crypto %s, best of 3 batches): signed publish %.2f ms, "
           "handshake side %.1f ms (half of both sides in one process)" % (a["crypto"], pub, hs_ms))
     lo, hi = ESP32_RATIO_RANGE
     print("projection, ratio ESP32/host = %.0fx (range %.0f-%.0fx), RP2040@133MHz/ESP32 = %.2fx (stated, "

@@ -4,7 +4,7 @@
 # - bytes allocated per signed publish (leaf router: encode, sign, frame, queue) and per Noise XX
 #   handshake side (with the node's cached static key, as io/node.py does), as gc.mem_alloc()
 #   deltas with the GC disabled, so every byte allocated is counted;
-# - then the time of the same operations with the GC enabled.
+# - then the time of the same operations with the GC enabled (best of BATCHES batches).
 import gc
 import json
 import sys
@@ -30,6 +30,7 @@ from microp2p.pubsub import rpc as R
 
 T = "sensors/readings"
 PAYLOAD = bytes(range(48))  # about a CBOR reading's size
+BATCHES = 3
 
 
 def _alloc():
@@ -141,16 +142,24 @@ def main(argv):
         out["alloc_per_handshake_initiator"] = side[0] // n_hs
         out["alloc_per_handshake_responder"] = side[1] // n_hs
         gc.enable()
-    gc.collect()
-    t = ticks_us()
-    for k in range(n_pub):
-        r.publish(T, PAYLOAD, k)
-        r.outgoing()
-    out["ms_per_publish"] = ticks_diff(ticks_us(), t) / 1000 / n_pub
-    t = ticks_us()
-    for _ in range(n_hs):
-        handshake(a_key, b_key, b_peer, a_static, b_static, [0, 0])
-    out["ms_per_handshake_both_sides"] = ticks_diff(ticks_us(), t) / 1000 / n_hs
+    # time: the best of BATCHES batches (the host may be shared; the best is the most stable)
+    best_pub = best_hs = None
+    for _ in range(BATCHES):
+        gc.collect()
+        t = ticks_us()
+        for k in range(n_pub):
+            r.publish(T, PAYLOAD, k)
+            r.outgoing()
+        dt = ticks_diff(ticks_us(), t) / 1000 / n_pub
+        best_pub = dt if best_pub is None or dt < best_pub else best_pub
+        gc.collect()
+        t = ticks_us()
+        for _ in range(n_hs):
+            handshake(a_key, b_key, b_peer, a_static, b_static, [0, 0])
+        dt = ticks_diff(ticks_us(), t) / 1000 / n_hs
+        best_hs = dt if best_hs is None or dt < best_hs else best_hs
+    out["ms_per_publish"] = best_pub
+    out["ms_per_handshake_both_sides"] = best_hs
     print(json.dumps(out))
 
 
