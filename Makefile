@@ -10,7 +10,7 @@ MPY := $(VENV)/bin/micropython
 # Heap for the MicroPython unit-test run: the core must fit a device-sized heap.
 MP_HEAP ?= 2M
 
-.PHONY: setup mosquitto-setup bench-mqtt test test-cpython test-micropython test-wasm test-interop demo bench bench-gossip clean
+.PHONY: setup mosquitto-setup bench-mqtt bench-device test test-cpython test-micropython test-wasm test-interop demo bench bench-gossip clean
 
 setup: $(VENV)/.stamp interop-setup mosquitto-setup
 
@@ -61,6 +61,11 @@ bench: setup
 	$(PY) bench/yamux.py
 	$(MAKE) bench-gossip
 	$(MAKE) bench-mqtt
+	$(MAKE) bench-device
+
+# Device memory figures for the sensor node in the leaf profile (issue 10's table, bench/device.py).
+bench-device: setup
+	$(PY) bench/device.py
 
 # Gossipsub over real connections: microp2p, js-libp2p and py-libp2p in one run (bench/gossip.py).
 bench-gossip: setup

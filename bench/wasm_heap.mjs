@@ -3,7 +3,9 @@
 // to JavaScript, so every step (import, collect, measure) is a separate call in from JS.
 //
 //   node bench/wasm_heap.mjs DIR MODULE [MODULE ...]      (DIR holds the .py / .mpy tree)
-// prints one JSON line: {"base": B, "retained": {"MODULE": bytes, ...}, "total": bytes, "word": 32}
+// prints one JSON line: {"base": B, "retained": {"MODULE": bytes, ...}, "total": bytes, "word": 32,
+//   "qstr": {pools, count, str_data_bytes, total_bytes}, "loaded": [every module in sys.modules]}
+//   (qstr and loaded are read after measuring)
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { join, dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -18,7 +20,13 @@ if (!dir || !modules.length) {
   console.error('usage: node bench/wasm_heap.mjs DIR MODULE...')
   process.exit(2)
 }
-const mp = await loadMicroPython({ heapsize: 8 * 1048576, pystack: 16 * 1024, stdout: (l) => console.log(l), stderr: (l) => console.error(l) })
+let captured = null // lines of MicroPython's stdout while capturing (qstr_info)
+const mp = await loadMicroPython({
+  heapsize: 8 * 1048576,
+  pystack: 16 * 1024,
+  stdout: (l) => { if (captured) captured.push(l); else console.log(l) },
+  stderr: (l) => console.error(l)
+})
 function copyTree (src, dst) {
   try { mp.FS.mkdir(dst) } catch (e) {}
   for (const name of readdirSync(src)) {
@@ -39,4 +47,12 @@ for (const m of modules) {
   retained[m] = now - last
   last = now
 }
-console.log(JSON.stringify({ base, retained, total: last - base, word: 32 }))
+// After measuring: what was loaded, and the interned-string pools (they grow by doubling, so the
+// last pool is often mostly empty; frozen code keeps its qstrs in flash instead).
+captured = []
+mp.runPython("import micropython\nmicropython.qstr_info()\n_l = ' '.join(sorted(sys.modules))")
+const q = /n_pool=(\d+), n_qstr=(\d+), n_str_data_bytes=(\d+), n_total_bytes=(\d+)/.exec(captured.join(' '))
+captured = null
+const qstr = q ? { pools: +q[1], count: +q[2], str_data_bytes: +q[3], total_bytes: +q[4] } : null
+const loaded = String(mp.globals.get('_l')).split(' ').filter(Boolean)
+console.log(JSON.stringify({ base, retained, total: last - base, word: 32, qstr, loaded }))

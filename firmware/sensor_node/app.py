@@ -25,7 +25,6 @@ from microp2p.io import node as nodemod
 from microp2p.io.profile import Profile
 from microp2p.io.tcp import StreamPair
 from microp2p.io import pubsub as pubsub_driver
-from microp2p.pubsub import router as router_mod
 from microp2p.aio import asyncio, print_exc, MICROPYTHON, TimeoutError
 from microp2p.clock import ticks_ms, ticks_diff, ticks_add, now_ms, wall_ms
 from microp2p.errors import ProtocolError, UsageError
@@ -63,6 +62,7 @@ REPLAY_WINDOW_MS = 30000
 REPLAY_BATCH = 4          # messages handed to pubsub at once during a replay
 REPLAY_PAUSE_MS = 50      # between batches, so the writer drains the device's small queues
 REPLAY_COVER_MS = 12000   # keep enough own messages to cover this long an undetected link loss
+REPLAY_MIN = 8            # ... at least this many
 REPLAY_MAX = 32           # ... but never more than this many
 
 
@@ -71,8 +71,7 @@ def _sleep_ms(ms):
 
 
 def load_config(path):
-    with open(path) as f:
-        text = f.read(MAX_CONFIG_BYTES + 1)
+    text = keys.read_bounded(path, MAX_CONFIG_BYTES + 1, "r")
     if len(text) > MAX_CONFIG_BYTES:
         raise UsageError("config file over %d bytes" % MAX_CONFIG_BYTES)
     return make_config(json.loads(text), path)
@@ -169,7 +168,7 @@ class SensorApp:
                                            on_event=self._on_pubsub_event, device=True)
         # enough own messages to re-send everything an undetected link loss could swallow
         self.pubsub.set_replay(_clamp(
-            REPLAY_COVER_MS // max(self.interval_ms, 1) + 2, router_mod.OWN_REPLAY_MAX_DEVICE, REPLAY_MAX))
+            REPLAY_COVER_MS // max(self.interval_ms, 1) + 2, REPLAY_MIN, REPLAY_MAX))
         self.pubsub.subscribe(self.cfg["command_topic"])
         self.node.on_connection(self._on_connection)
         self.emit(E.STARTED, {"peerId": self.peer_id, "link": self.cfg["link"], "topic": self.topic,

@@ -27,7 +27,8 @@ pytestmark = pytest.mark.timeout(240)
 os.environ.setdefault("MICROP2P_MPY_HEAP", "16M")
 
 TOPIC = "microp2p-gossip"
-OURS = ("microp2p", "microp2p-mpy")
+# "microp2p-mpy-leaf": the MicroPython node with --device (Profile.device(): the leaf router)
+OURS = ("microp2p", "microp2p-mpy", "microp2p-mpy-leaf")
 THEIRS = ("js", "py")
 MESH_TIMEOUT = 30.0
 MSG_TIMEOUT = 30.0
@@ -49,7 +50,7 @@ class Group:
     def __init__(self, specs):
         self.peers = []
         with ThreadPoolExecutor(len(specs)) as ex:
-            futs = [ex.submit(start_peer, kind, args=args) for kind, args in specs]
+            futs = [ex.submit(_start, kind, args) for kind, args in specs]
             errors = []
             for f in futs:
                 try:
@@ -71,6 +72,12 @@ class Group:
     def __exit__(self, *exc):
         self.stop()
         return False
+
+
+def _start(kind, args):
+    if kind == "microp2p-mpy-leaf":
+        return start_peer("microp2p-mpy", args=["--device"] + list(args))
+    return start_peer(kind, args=args)
 
 
 def connect(dialer, listener):

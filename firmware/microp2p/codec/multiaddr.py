@@ -11,6 +11,8 @@
 # link, e.g. /serial/%2Fdev%2FttyUSB0. The value is the device path, percent-escaped in text so it
 # stays one component. It is LOCAL ONLY: the gateway uses it to name its own UARTs and never
 # advertises it (devices are reached from the network through a relay address).
+#
+# The ip6 and serial-path value codecs live in codec/multiaddr_ext.py, imported on first use.
 from microp2p.codec import varint
 from microp2p.identity import peerid
 from microp2p.errors import DecodeError, UsageError
@@ -21,7 +23,7 @@ MAX_ADDR_LEN = 1024  # bytes of one binary multiaddr we accept
 MAX_TEXT_LEN = 2048  # characters of one text multiaddr we accept
 MAX_COMPONENTS = 32  # components in one multiaddr (a relayed address has about 6)
 MAX_NAME_LEN = 255  # dns/dns4/dns6/dnsaddr/sni value, in bytes
-MAX_PATH_LEN = 255  # serial device path, in bytes
+# serial device paths: multiaddr_ext.MAX_PATH_LEN
 
 _NONE = 0  # no value
 _IP4 = 1
@@ -65,7 +67,13 @@ for _p in PROTOCOLS:
 _MAX_CODE = SERIAL_CODE
 
 _DIGITS = "0123456789"
-_HEX = "0123456789abcdef"
+
+
+def _ext():
+    # ip6 and serial-path value codecs: a leaf device never parses them, so they load on first
+    # use (codec/multiaddr_ext.py) instead of sitting in every device's heap.
+    from microp2p.codec import multiaddr_ext
+    return multiaddr_ext
 
 
 # ---- value codecs -------------------------------------------------------------------------
@@ -98,80 +106,6 @@ def _dec(s, limit):
     return n
 
 
-def _hex_group(s):
-    if not s or len(s) > 4:
-        raise DecodeError("bad ip6 group")
-    n = 0
-    for c in s.lower():
-        i = _HEX.find(c)
-        if i < 0:
-            raise DecodeError("bad ip6 group")
-        n = n * 16 + i
-    return n
-
-
-def _ip6_to_bytes(s):
-    if len(s) > 45:
-        raise DecodeError("bad ip6 address")
-    tail = b""
-    head_s = s
-    # An embedded IPv4 tail takes the last two groups.
-    if "." in s:
-        i = s.rfind(":")
-        if i < 0:
-            raise DecodeError("bad ip6 address")
-        tail = _ip4_to_bytes(s[i + 1:])
-        head_s = s[:i + 1]
-        if not head_s.endswith("::"):
-            head_s = head_s[:-1]
-    want = 8 - len(tail) // 2
-    if "::" in head_s:
-        left, _, right = head_s.partition("::")
-        if "::" in right:
-            raise DecodeError("bad ip6 address")
-        lg = left.split(":") if left else []
-        rg = right.split(":") if right else []
-        if len(lg) + len(rg) > want - 1:
-            raise DecodeError("bad ip6 address")
-        groups = [_hex_group(g) for g in lg] + [0] * (want - len(lg) - len(rg)) + [_hex_group(g) for g in rg]
-    else:
-        gs = head_s.split(":") if head_s else []
-        if len(gs) != want:
-            raise DecodeError("bad ip6 address")
-        groups = [_hex_group(g) for g in gs]
-    out = bytearray()
-    for g in groups:
-        out.append(g >> 8)
-        out.append(g & 0xFF)
-    return bytes(out) + tail
-
-
-def _ip6_to_str(b):
-    if b[:10] == b"\x00" * 10 and b[10] == 0xFF and b[11] == 0xFF:
-        return "::ffff:" + _ip4_to_str(b[12:])
-    groups = [(b[2 * i] << 8) | b[2 * i + 1] for i in range(8)]
-    # RFC 5952: compress the first longest run of two or more zero groups.
-    best = -1
-    best_len = 1
-    i = 0
-    while i < 8:
-        if groups[i] == 0:
-            j = i
-            while j < 8 and groups[j] == 0:
-                j += 1
-            if j - i > best_len:
-                best = i
-                best_len = j - i
-            i = j
-        else:
-            i += 1
-    if best < 0:
-        return ":".join("%x" % g for g in groups)
-    left = ":".join("%x" % g for g in groups[:best])
-    right = ":".join("%x" % g for g in groups[best + best_len:])
-    return left + "::" + right
-
-
 def _check_name(raw):
     if not raw or len(raw) > MAX_NAME_LEN or b"/" in raw:
         raise DecodeError("bad name value")
@@ -181,54 +115,11 @@ def _check_name(raw):
         raise DecodeError("name is not utf-8")
 
 
-def _path_escape(raw):
-    out = []
-    for b in raw:
-        c = chr(b)
-        if b < 0x21 or b > 0x7E or c == "%" or c == "/":
-            out.append("%%%02X" % b)
-        else:
-            out.append(c)
-    return "".join(out)
-
-
-def _path_unescape(s):
-    out = bytearray()
-    b = s.encode()
-    i = 0
-    n = len(b)
-    while i < n:
-        c = b[i]
-        if c == 0x25:  # '%'
-            if i + 2 >= n:
-                raise DecodeError("truncated percent escape")
-            out.append(_hex_byte(b[i + 1], b[i + 2]))
-            i += 3
-        else:
-            out.append(c)
-            i += 1
-    return bytes(out)
-
-
-def _hex_byte(a, b):
-    hi = _HEX.find(chr(a).lower())
-    lo = _HEX.find(chr(b).lower())
-    if hi < 0 or lo < 0:
-        raise DecodeError("bad percent escape")
-    return (hi << 4) | lo
-
-
-def _check_path(raw):
-    if not raw or len(raw) > MAX_PATH_LEN:
-        raise DecodeError("bad path value")
-    return raw
-
-
 def _value_from_text(kind, s):
     if kind == _IP4:
         return _ip4_to_bytes(s)
     if kind == _IP6:
-        return _ip6_to_bytes(s)
+        return _ext().ip6_to_bytes(s, _ip4_to_bytes)
     if kind == _PORT:
         n = _dec(s, 65535)
         return bytes((n >> 8, n & 0xFF))
@@ -239,7 +130,7 @@ def _value_from_text(kind, s):
     if kind == _P2P:
         return peerid.parse_text(s)
     if kind == _PATH:
-        return _check_path(_path_unescape(s))
+        return _ext().path_from_text(s)
     raise UsageError("no value for this protocol")
 
 
@@ -247,7 +138,7 @@ def _value_to_text(kind, v):
     if kind == _IP4:
         return _ip4_to_str(v)
     if kind == _IP6:
-        return _ip6_to_str(v)
+        return _ext().ip6_to_str(v, _ip4_to_str)
     if kind == _PORT:
         return str((v[0] << 8) | v[1])
     if kind == _NAME:
@@ -255,7 +146,7 @@ def _value_to_text(kind, v):
     if kind == _P2P:
         return peerid.PeerId(v).to_base58()
     if kind == _PATH:
-        return _path_escape(v)
+        return _ext().path_escape(v)
     return ""
 
 
@@ -266,7 +157,7 @@ def _check_value(kind, v):
     elif kind == _P2P:
         peerid.check_bytes(v)
     elif kind == _PATH:
-        _check_path(v)
+        _ext().check_path(v)
 
 
 # ---- parsing --------------------------------------------------------------------------------

@@ -145,6 +145,22 @@ def private_key_from_protobuf(buf):
 
 def load_private_key(path):
     """Read a key file: the raw PrivateKey protobuf (what `microp2p keygen` writes)."""
-    with open(path, "rb") as f:
-        buf = f.read(MAX_KEY_PROTOBUF_LEN + 1)
-    return private_key_from_protobuf(buf)
+    return private_key_from_protobuf(read_bounded(path, MAX_KEY_PROTOBUF_LEN + 1))
+
+
+READ_CHUNK = 256  # bytes per read: f.read(n) reserves n bytes at once, too many for a small heap
+
+
+def read_bounded(path, limit, mode="rb"):
+    """At most `limit` bytes (or chars) of a file, read in READ_CHUNK pieces: a device heap may
+    hold no free block of `limit` bytes, and key and config files are small."""
+    parts = []
+    n = 0
+    with open(path, mode) as f:
+        while n < limit:
+            b = f.read(min(READ_CHUNK, limit - n))
+            if not b:
+                break
+            parts.append(b)
+            n += len(b)
+    return parts[0][:0].join(parts) if parts else (b"" if "b" in mode else "")

@@ -5,8 +5,9 @@
 #
 # This module does not import microp2p.crypto at load time: multiaddr parsing needs peer-ID text
 # handling on a device long before (and even without) any hashing, and only a key longer than
-# 42 bytes (RSA, ECDSA) ever needs sha2-256 here.
-from microp2p.codec import multibase, multihash, cid
+# 42 bytes (RSA, ECDSA) ever needs sha2-256 here. CID text is rare on a device: codec/cid loads
+# on first use.
+from microp2p.codec import multibase, multihash
 from microp2p.errors import DecodeError
 
 MAX_INLINE_KEY_LEN = 42  # spec: keys whose protobuf is at most this long are inlined (identity)
@@ -27,6 +28,7 @@ def parse_text(text):
         raise DecodeError("peer ID text must be str")
     if text.startswith("1") or text.startswith("Qm"):
         return check_bytes(multibase.b58decode(text))
+    from microp2p.codec import cid
     codec, mh = cid.decode(text)
     if codec != cid.LIBP2P_KEY:
         raise DecodeError("CID is not a libp2p-key")
@@ -70,6 +72,7 @@ class PeerId:
         return multibase.b58encode(self._mh)
 
     def to_cid(self, base=multibase.BASE32):
+        from microp2p.codec import cid
         return cid.encode(cid.LIBP2P_KEY, self._mh, base)
 
     def inlined_key(self):

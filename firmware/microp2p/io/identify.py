@@ -2,7 +2,6 @@
 # identify requests, identifies every new connection, accepts pushes and sends them when our
 # protocols or addresses change. The message codec is the sans-IO proto.identify.
 from microp2p.proto import identify
-from microp2p.identity import envelope
 from microp2p.aio import asyncio, TimeoutError
 from microp2p.clock import wall_us
 from microp2p.errors import ProtocolError
@@ -56,6 +55,7 @@ class IdentifyService:
         key = (self._record_seq, tuple(a.to_bytes() for a in addrs))
         cached = self._record_cache
         if cached is None or cached[0] != key:
+            from microp2p.identity import envelope  # loaded with the first identify answered
             cached = (key, envelope.seal_peer_record(self.node.key, self._record_seq, addrs))
             self._record_cache = cached
         return cached[1]
@@ -98,24 +98,12 @@ class IdentifyService:
         node.emit(E.IDENTIFY, identify_fields(conn.remote_peer, info))
 
     async def _handle_push(self, st):
-        info = await asyncio.wait_for(self._read(st, True), self.node.profile.identify_timeout_ms / 1000)
-        old = st.conn.identified or {}
-        for k in info:
-            if info[k] is not None:
-                old[k] = info[k]
-        st.conn.identified = old
-        self.node.emit(E.IDENTIFY_PUSH, identify_fields(st.conn.remote_peer, old))
-
-    async def _push_one(self, conn):
-        try:
-            st = await conn.new_stream([IDENTIFY_PUSH])
-            await st.write(self.message(conn))
-            await st.close()
-        except (ProtocolError, OSError, EOFError, StreamReset, TimeoutError) as e:
-            self.node.log("identify push to %s failed: %s %s" % (conn.remote_peer, type(e).__name__, e))
+        from microp2p.io import identify_push  # pushes are rare: their code loads on the first
+        await identify_push.receive(self, st, identify_fields)
 
     def push(self):
         """Tell every connected peer our current protocols and addresses (after they changed)."""
         for conn in list(self.node.connections):
             if not conn.closed:
-                self.node.spawn(self._push_one(conn))
+                from microp2p.io import identify_push
+                self.node.spawn(identify_push.send(self, conn))

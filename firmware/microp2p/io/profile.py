@@ -11,6 +11,7 @@ class Profile:
     def __init__(self):
         self.name = "gateway"
         self.device = False                 # pubsub: the device router and queue sizes
+        self.pubsub = "gossipsub"           # io/pubsub.attach: "gossipsub" (full), "leaf", "floodsub"
         self.max_connections = 128          # open connections per node (inbound refused beyond)
         self.max_pending_upgrades = 16      # inbound connections still in handshake
         self.read_size = 65536              # bytes per read from a connection's byte stream
@@ -29,9 +30,10 @@ class Profile:
         p = cls()
         p.name = "device"
         p.device = True
+        p.pubsub = "leaf"                   # pubsub/leaf.py: subscribe, publish, 1-2 mesh peers
         p.max_connections = 4
         p.max_pending_upgrades = 2
-        p.read_size = 2048
+        p.read_size = 1024                  # each read allocates this much in one block
         p.write_buffer_cap = 8192
         p.unconsumed_cap = 16384
         p.handshake_timeout_ms = 60000      # pure-Python X25519/Ed25519 take seconds on an MCU

@@ -1,4 +1,4 @@
-# Drives a pubsub router (gossipsub or floodsub machine) over a Node's streams.
+# Drives a pubsub router (gossipsub, leaf or floodsub machine) over a Node's streams.
 #
 # libp2p pubsub uses one long-lived outbound stream per peer for everything we send, and reads
 # the peer's own outbound stream (our inbound) for everything it sends. So per connected peer:
@@ -10,7 +10,6 @@
 from microp2p.aio import asyncio, join_head, print_exc
 from microp2p.clock import now_ms, wall_ns
 from microp2p.errors import ProtocolError
-from microp2p.pubsub import rpc as R
 
 TICK_MS = 100
 # Bytes queued for a peer whose outbound stream is not open yet (or is slow): beyond this the
@@ -224,15 +223,23 @@ class PubSub:
             self._flush()
 
 
-def attach(node, on_message=None, on_event=None, device=None, flood=False, protocols=None):
-    """Make a router for node (gossipsub; floodsub with flood=True) and drive it.
+def attach(node, on_message=None, on_event=None, device=None, flood=False, protocols=None, kind=None):
+    """Make a router for node and drive it. kind: "gossipsub" (the full router), "leaf" (the
+    small gossipsub client, pubsub/leaf.py) or "floodsub"; default: flood=True picks floodsub,
+    else the profile's `pubsub` field (Profile.device() says "leaf").
 
     protocols: the pubsub protocol ids to offer and accept, in preference order (default: all the
     router speaks), e.g. ("/meshsub/1.1.0",) to act as a peer without IDONTWANT."""
-    if flood:
+    if kind is None:
+        kind = "floodsub" if flood else getattr(node.profile, "pubsub", "gossipsub")
+    if kind == "leaf":
+        from microp2p.pubsub.leaf import LeafSub as Cls, LeafConfig as Cfg
+    elif kind == "floodsub":
         from microp2p.pubsub.floodsub import FloodSub as Cls, PubSubConfig as Cfg
-    else:
+    elif kind == "gossipsub":
         from microp2p.pubsub.gossipsub import GossipSub as Cls, GossipSubConfig as Cfg
+    else:
+        raise ValueError("unknown pubsub router %r" % kind)
     if device is None:
         device = node.profile.device
     cfg = Cfg.device() if device else Cfg()

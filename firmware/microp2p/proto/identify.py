@@ -8,7 +8,7 @@
 # (later singular fields win, repeated fields concatenate). A bad identify is a stream-scope
 # error: js, too, keeps the connection when identify fails.
 from microp2p.codec import pb, varint
-from microp2p.identity import envelope, keys
+from microp2p.identity import keys
 from microp2p.identity.peerid import PeerId
 from microp2p.codec.multiaddr import Multiaddr
 from microp2p.errors import ProtocolError, DecodeError, LimitError, AuthError, SCOPE_STREAM
@@ -66,6 +66,7 @@ def encode_identify(identity_key, protocols, listen_addrs, observed_addr, agent,
         if seq is None:
             _record_seq += 1
             seq = _record_seq
+        from microp2p.identity import envelope  # signed records load when first needed
         msg["signedPeerRecord"] = envelope.seal_peer_record(identity_key, seq, addrs)
     return bytes(pb.encode(msg, IDENTIFY_SCHEMA))
 
@@ -154,6 +155,7 @@ def _check(raw, expected_peer, push):
     record = None
     spr = raw.get("signedPeerRecord")
     if spr is not None:
+        from microp2p.identity import envelope  # signed records load when first needed
         try:
             record = envelope.open_peer_record(spr)
         except keys.UnsupportedKey:
