@@ -79,8 +79,9 @@ class KadDHT:
         self._refresh_task = None
         self._reprovide_task = None
         self._checking = set()
+        self._identify_waiters = {}    # peer id bytes -> Event (bootstrap waits for identify)
         node.on_connection(self._on_connection)
-        _watch_identify(node, self._on_identified)
+        node.identify.on_identify(self._on_identified)
         self.set_mode(mode, push=False)
 
     # ---- modes -------------------------------------------------------------------------------
@@ -112,6 +113,9 @@ class KadDHT:
             return
         protos = info.get("protocols") or ()
         pid = conn.remote_peer.to_bytes()
+        ev = self._identify_waiters.pop(pid, None)
+        if ev is not None:
+            ev.set()
         if self.protocol in protos:
             self._offer(pid, list(info.get("listen_addrs") or ())[:8])
         elif self.table.get(pid) is not None:
@@ -347,23 +351,37 @@ class KadDHT:
         ok = 0
         for a in addrs:
             try:
-                await self.node.dial(a)
+                await self.dial_identified(a)
                 ok += 1
             except Exception as e:
                 self.node.log("kad: bootstrap %s failed: %s" % (a, e))
-        await self._wait_identified()
         await self.refresh()
         if self._refresh_task is None:
             self._refresh_task = self.node.spawn(self._refresh_loop())
         return ok
 
-    async def _wait_identified(self, timeout_ms=5000):
-        # the routing table fills from identify results; give fresh connections that long
-        t0 = now_ms()
-        while now_ms() - t0 < timeout_ms:
-            if all(c.identified is not None or c.closed for c in self.node.connections):
-                return
-            await asyncio.sleep(0.05)
+    async def dial_identified(self, addr):
+        """Dial addr and wait (bounded) for its identify: the routing table fills from it."""
+        if isinstance(addr, str):
+            addr = Multiaddr.from_string(addr)
+        pid = addr.value_for("p2p")
+        ev = None
+        if pid is not None:
+            key = PeerId.from_string(pid).to_bytes()
+            ev = self._identify_waiters.get(key)
+            if ev is None:
+                ev = asyncio.Event()
+                self._identify_waiters[key] = ev
+        try:
+            conn = await self.node.dial(addr)
+            if ev is not None and conn.identified is None:
+                await asyncio.wait_for(ev.wait(), self.node.profile.identify_timeout_ms / 1000)
+        except TimeoutError:
+            self.node.log("kad: no identify from %s" % addr)
+        finally:
+            if pid is not None:
+                self._identify_waiters.pop(PeerId.from_string(pid).to_bytes(), None)
+        return conn
 
     async def refresh(self):
         await self._run(codec.FIND_NODE, self.local_id)
@@ -398,24 +416,3 @@ class KadDHT:
                     await self.provide(key)
                 except Exception as e:
                     self.node.log("kad: re-provide failed: %s" % e)
-
-
-def _watch_identify(node, fn):
-    """Call fn(conn, info) whenever a connection's identify (or push) result arrives."""
-    ident = getattr(node, "identify", None)
-    if ident is not None and hasattr(ident, "on_identify"):
-        ident.on_identify(fn)
-        return
-    emit = node.emit
-
-    def wrapped(name, fields):
-        emit(name, fields)
-        if name in ("identify", "identify:push"):
-            try:
-                conn = node.connection_to(PeerId.from_string(fields["peer"]))
-            except Exception:
-                conn = None
-            if conn is not None and conn.identified:
-                fn(conn, conn.identified)
-
-    node.emit = wrapped
