@@ -360,9 +360,9 @@ async def run_peer(opts):
 
     async def cmd_dial(cmd, nursery):
         peer = await connect(cmd["addr"])
-        emit({"event": "dialed", "peer": peer.to_base58(), "addr": cmd["addr"]})
         if dht is not None:
-            nursery.start_soon(dht_add_when_identified, peer)
+            await dht_add_when_identified(peer)  # "dialed" once the DHT knows it (bounded)
+        emit({"event": "dialed", "peer": peer.to_base58(), "addr": cmd["addr"]})
 
     async def dht_add_when_identified(peer):
         # py-libp2p's table takes a dialed peer only once identify says it serves kad; identify
@@ -378,8 +378,12 @@ async def run_peer(opts):
                 await trio.sleep(0.05)
         try:
             await dht.add_peer(peer)
+            # bootstrap as real nodes do: a self lookup, so the peers we reached learn us too
+            # (py-libp2p servers take in a peer when it sends them a request)
+            with trio.move_on_after(DHT_QUERY_TIMEOUT_S):
+                await dht.peer_routing.find_closest_peers_network(my_id.to_bytes())
         except Exception as e:
-            logging.warning("dht add_peer %s: %s", peer, e)
+            logging.warning("dht bootstrap via %s: %s", peer, e)
 
     def dht_key(text):
         # a peer id's bytes, or a CID's multihash (CIDv1 any codec, CIDv0)
