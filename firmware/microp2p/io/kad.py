@@ -283,13 +283,18 @@ class KadDHT:
         lk = await self._run(codec.FIND_NODE, bytes(key))
         return [p for p, _ in lk.closest()]
 
-    async def find_peer(self, pid):
-        """Addresses of pid (connected: what identify said; else a FIND_NODE lookup), or None."""
+    async def find_peer(self, pid, local=True):
+        """Addresses of pid, or None. local: answer from what we know when we can (a connection's
+        identify, our routing table: as js's findPeerLocal), else a FIND_NODE lookup that stops
+        as soon as some peer names the target's addresses."""
         pid = _pid_obj(pid).to_bytes()
-        conn = self.node.connection_to(_pid_obj(pid))
-        if conn is not None:
+        if local:
+            conn = self.node.connection_to(_pid_obj(pid))
             addrs = self.peer_addrs(pid)
-            return addrs or ([conn.remote_addr] if conn.remote_addr is not None else [])
+            if addrs:
+                return addrs
+            if conn is not None and conn.remote_addr is not None:
+                return [conn.remote_addr]
         lk = await self._run(codec.FIND_NODE, pid, stop_on_target=True)
         return lk.found or None
 

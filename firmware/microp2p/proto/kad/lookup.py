@@ -75,8 +75,8 @@ class Lookup:
             if not c[2] and addrs:
                 c[2] = addrs
             return
-        if self.kind == codec.FIND_NODE and pid == self.key and addrs and self.found is None:
-            self.found = addrs
+        if self.kind == codec.FIND_NODE and pid == self.key and addrs and depth > 0 and self.found is None:
+            self.found = addrs  # named by a peer that answered (not only our own table: a seed)
         d = xor(key_of(pid), self.target)
         cands = self._cands
         if len(cands) >= MAX_CANDIDATES:
