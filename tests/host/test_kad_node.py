@@ -178,3 +178,26 @@ def test_reprovide_before_expiry():
         await c.stop()
         await s.stop()
     run(main())
+
+
+def test_put_and_get_value_validated():
+    async def main():
+        from microp2p.errors import DecodeError
+        s, sd, saddr = await _node(14, "server")
+        a, ad, aaddr = await _node(15, "client")
+        b, bd, baddr = await _node(16, "client")
+        await ad.dial_identified(saddr)
+        await bd.dial_identified(saddr)
+        key = b"/pk/" + a.peer_id.to_bytes()
+        value = a.key.public_key.to_protobuf()
+        assert await ad.put_value(key, value) == 1
+        assert await bd.get_value(key) == value
+        assert await bd.get_value(b"/pk/" + b.peer_id.to_bytes()) is None
+        try:
+            await ad.put_value(b"/foo/bar", b"x")   # unknown namespace: refused before sending
+            raise AssertionError("put_value accepted an unknown namespace")
+        except DecodeError:
+            pass
+        for n in (a, b, s):
+            await n.stop()
+    run(main())

@@ -349,6 +349,41 @@ class KadDHT:
                 found.append(p)
         return found[:count]
 
+    # ---- records (validated namespaces: /pk by default) ---------------------------------------
+    async def put_value(self, key, value):
+        """Validate, then PUT_VALUE to the k closest peers; returns how many echoed it back."""
+        from microp2p.proto.kad.store import RecordStore
+        key = bytes(key)
+        value = bytes(value)
+        (self.server.records if self.server is not None else RecordStore()).validate(key, value)
+        if self.server is not None:
+            self.server.records.put(key, value, now_ms())
+        lk = await self._run(codec.FIND_NODE, key)
+        framed = codec.frame(codec.encode(codec.Message(codec.PUT_VALUE, key, record=(key, value))))
+
+        async def one(pid, addrs):
+            try:
+                r = await asyncio.wait_for(self._request(pid, addrs, framed), REQUEST_TIMEOUT_MS / 1000)
+                return r.record == (key, value)   # the server echoes what it stored (go checks this)
+            except Exception as e:
+                self.node.log("kad: PUT_VALUE to %s failed: %s" % (PeerId(pid), e))
+                return False
+
+        oks = await asyncio.gather(*[one(p, a) for p, a in lk.closest()])
+        return sum(1 for ok in oks if ok)
+
+    async def get_value(self, key):
+        """The first valid record for key found (our store first), or None."""
+        from microp2p.proto.kad.store import RecordStore
+        key = bytes(key)
+        if self.server is not None:
+            v = self.server.records.get(key, now_ms())
+            if v is not None:
+                return v
+        rs = self.server.records if self.server is not None else RecordStore()
+        lk = await self._run(codec.GET_VALUE, key, validate=rs.validate)
+        return lk.record[1] if lk.record is not None else None
+
     # ---- bootstrap, refresh, re-provide ------------------------------------------------------
     async def bootstrap(self, addrs=()):
         """Dial the bootstrap peers, look ourselves up, and keep the table fresh every
