@@ -153,3 +153,16 @@ def test_malformed_dht_commands_answer_errors():
         # no peers at all: the query fails, the answer still comes
         ev = _ask(m, {"cmd": "find_providers", "key": CID_A, "id": 8}, "dht:providers")
         assert ev["providers"] == [], ev
+
+
+def test_private_protocol_id_keeps_fleets_apart():
+    # a fleet on its own protocol id meets js servers on the same id, and not the default DHT
+    proto = "/microp2p-test/kad/1.0.0"
+    with _peers(("js", ["--dht", "server", "--dht-protocol", proto]), ("js", ["--dht", "server", "--dht-protocol", proto]),
+                ("js", ["--dht", "server"]), ("microp2p", ["--dht", "client", "--dht-protocol", proto])) as (a, b, pub, m):
+        _dial(b, a, "js")
+        _dial(m, a, "microp2p")
+        _dial(m, pub, "microp2p")
+        assert proto in _identify_of(m, a)["protocols"]
+        ev = _ask(m, {"cmd": "get_closest_peers", "key": CID_A, "id": 1}, "dht:closest_peers")
+        assert set(ev["peers"]) == {a.peer_id, b.peer_id}, ev   # never the default-id server
