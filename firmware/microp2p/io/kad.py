@@ -206,7 +206,7 @@ class KadDHT:
                 continue
             tried += 1
             try:
-                return await self.node.dial(s)
+                return await asyncio.wait_for(self.node.dial(s), REQUEST_TIMEOUT_MS / 1000)
             except Exception as e:
                 err = e
             if tried >= MAX_DIAL_ADDRS:
@@ -214,6 +214,9 @@ class KadDHT:
         raise OSError("cannot reach %s: %s" % (PeerId(pid), err or "no dialable address"))
 
     async def _request(self, pid, addrs, framed, want_answer=True):
+        """One request on a new stream. Bounded without an outer wait_for (whose inner task can
+        end with an exception nobody retrieves once the lookup has moved on): the dial and the
+        stream negotiation have the node's own timeouts, the answer REQUEST_TIMEOUT_MS."""
         self.stats["requests_out"] += 1
         conn = await self._connect(pid, addrs)
         st = await self.node.new_stream(conn, [self.protocol])
@@ -223,8 +226,12 @@ class KadDHT:
                 await st.close()
                 return None
             reader = codec.Reader()
+            deadline = now_ms() + REQUEST_TIMEOUT_MS
             while True:
-                data = await st.read()
+                left = deadline - now_ms()
+                if left <= 0:
+                    raise TimeoutError()
+                data = await asyncio.wait_for(st.read(), left / 1000)
                 if not data:
                     raise DecodeError("kad stream closed before the answer", SCOPE_STREAM)
                 got = reader.receive(data)
@@ -237,7 +244,7 @@ class KadDHT:
 
     async def _query(self, lk, pid, addrs, framed, wake):
         try:
-            msg = await asyncio.wait_for(self._request(pid, addrs, framed), REQUEST_TIMEOUT_MS / 1000)
+            msg = await self._request(pid, addrs, framed)
         except asyncio.CancelledError:
             raise
         except Exception as e:
@@ -328,7 +335,7 @@ class KadDHT:
 
     async def _add_provider(self, pid, addrs, framed):
         try:
-            await asyncio.wait_for(self._request(pid, addrs, framed, False), REQUEST_TIMEOUT_MS / 1000)
+            await self._request(pid, addrs, framed, False)
             return True
         except Exception as e:
             self.node.log("kad: ADD_PROVIDER to %s failed: %s" % (PeerId(pid), e))
@@ -363,7 +370,7 @@ class KadDHT:
 
         async def one(pid, addrs):
             try:
-                r = await asyncio.wait_for(self._request(pid, addrs, framed), REQUEST_TIMEOUT_MS / 1000)
+                r = await self._request(pid, addrs, framed)
                 return r.record == (key, value)   # the server echoes what it stored (go checks this)
             except Exception as e:
                 self.node.log("kad: PUT_VALUE to %s failed: %s" % (PeerId(pid), e))
