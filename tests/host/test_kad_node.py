@@ -201,3 +201,28 @@ def test_put_and_get_value_validated():
         for n in (a, b, s):
             await n.stop()
     run(main())
+
+
+def test_device_profile_lookups_stay_within_its_connection_cap():
+    async def main():
+        from microp2p.io.profile import Profile
+        servers = []
+        for i in range(8):
+            servers.append(await _node(40 + i, "server"))
+        for i in range(1, 8):   # a chain: each server knows the one before it
+            await servers[i][1].dial_identified(servers[i - 1][2])
+        dev = nodemod.Node(Ed25519PrivateKey.from_seed(b"\x33" * 32), Profile.device())
+        dd = kadmod.KadDHT(dev, "client")
+        assert dd.alpha == 1 and dd.close_dialed
+        await dd.dial_identified(servers[0][2])
+        for i in range(7, 0, -1):
+            target = servers[i][0].peer_id
+            addrs = await dd.find_peer(target, local=False)
+            assert addrs and str(addrs[0]) == servers[i][2].split("/p2p/")[0], i
+            # what the lookup dialled is closed again: only the first server stays connected
+            assert [c.remote_peer for c in dev.connections if not c.closed] == [servers[0][0].peer_id]
+        assert len(dev.connections) <= dev.profile.max_connections
+        await dev.stop()
+        for n, _, _ in servers:
+            await n.stop()
+    run(main())

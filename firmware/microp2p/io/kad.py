@@ -18,6 +18,7 @@ from microp2p.aio import asyncio, TimeoutError
 from microp2p.clock import now_ms
 from microp2p.codec.multiaddr import Multiaddr
 from microp2p.identity.peerid import PeerId
+from microp2p.io.connection import StreamReset
 from microp2p.errors import ProtocolError, DecodeError, LimitError, SCOPE_STREAM
 from microp2p.proto.kad import codec
 from microp2p.proto.kad.table import RoutingTable, key_of, K
@@ -35,6 +36,8 @@ REPROVIDE_CHECK_MS = 60000
 MAX_PROVIDED_KEYS = 1024           # keys this node re-provides (device: MAX_PROVIDED_KEYS_DEVICE)
 MAX_PROVIDED_KEYS_DEVICE = 8
 MAX_DIAL_ADDRS = 3                 # addresses tried per peer
+NO_ANSWER_LINGER_MS = 2000         # after an ADD_PROVIDER: wait this long (at most) for the server's EOF
+MAX_DIALED = 64                    # connections remembered for closing after a device's lookup
 MAX_INBOUND_STREAMS = 64           # concurrent inbound kad streams (server)
 PING_CHECK_TIMEOUT_MS = 5000       # liveness check of a full bucket's oldest peer
 LOOKUP_WAKE_MS = 500               # how often a running lookup looks at its timers
@@ -79,6 +82,9 @@ class KadDHT:
         self._refresh_task = None
         self._reprovide_task = None
         self._checking = set()
+        self.close_dialed = self.device  # close what lookups dialled when they are done
+        self._dialed = []                # connections our lookups dialled (devices: closed after)
+        self._ops = 0
         self._identify_waiters = {}    # peer id bytes -> Event (bootstrap waits for identify)
         node.on_connection(self._on_connection)
         node.identify.on_identify(self._on_identified)
@@ -206,7 +212,10 @@ class KadDHT:
                 continue
             tried += 1
             try:
-                return await asyncio.wait_for(self.node.dial(s), REQUEST_TIMEOUT_MS / 1000)
+                conn = await asyncio.wait_for(self.node.dial(s), REQUEST_TIMEOUT_MS / 1000)
+                if self.close_dialed and len(self._dialed) < MAX_DIALED:
+                    self._dialed.append(conn)
+                return conn
             except Exception as e:
                 err = e
             if tried >= MAX_DIAL_ADDRS:
@@ -218,12 +227,28 @@ class KadDHT:
         end with an exception nobody retrieves once the lookup has moved on): the dial and the
         stream negotiation have the node's own timeouts, the answer REQUEST_TIMEOUT_MS."""
         self.stats["requests_out"] += 1
+        had = self.node.connection_to(_pid_obj(pid)) is not None
         conn = await self._connect(pid, addrs)
+        try:
+            return await self._exchange(conn, framed, want_answer)
+        finally:
+            if self.close_dialed and not had and not conn.closed:
+                # a device hangs up at once: it may hold only a few connections (lookups hop on)
+                conn.close()
+
+    async def _exchange(self, conn, framed, want_answer):
         st = await self.node.new_stream(conn, [self.protocol])
         try:
             await st.write(framed)
             if not want_answer:
+                # no answer comes; the server's end of the stream (after it read ours) says the
+                # request arrived, before a device hangs up the connection
                 await st.close()
+                try:
+                    while await asyncio.wait_for(st.read(), NO_ANSWER_LINGER_MS / 1000):
+                        pass
+                except (TimeoutError, StreamReset, OSError):
+                    pass
                 return None
             reader = codec.Reader()
             deadline = now_ms() + REQUEST_TIMEOUT_MS
@@ -286,11 +311,11 @@ class KadDHT:
                 t.cancel()
         return lk
 
-    async def get_closest_peers(self, key):
+    async def _get_closest_peers(self, key):
         lk = await self._run(codec.FIND_NODE, bytes(key))
         return [p for p, _ in lk.closest()]
 
-    async def find_peer(self, pid, local=True):
+    async def _find_peer(self, pid, local=True):
         """Addresses of pid, or None. local: answer from what we know when we can (a connection's
         identify, our routing table: as js's findPeerLocal), else a FIND_NODE lookup that stops
         as soon as some peer names the target's addresses."""
@@ -308,7 +333,7 @@ class KadDHT:
     def _self_provider(self):
         return (self.local_id, list(self.node.advertised_addrs())[:8])
 
-    async def provide(self, key):
+    async def _provide(self, key):
         """Announce that we provide key (a multihash) to the k closest peers; remembered for
         re-providing. Returns how many peers the ADD_PROVIDER was written to."""
         key = bytes(key)
@@ -341,7 +366,7 @@ class KadDHT:
             self.node.log("kad: ADD_PROVIDER to %s failed: %s" % (PeerId(pid), e))
             return False
 
-    async def find_providers(self, key, count=lk_mod.MAX_PROVIDERS):
+    async def _find_providers(self, key, count=lk_mod.MAX_PROVIDERS):
         key = bytes(key)
         found = []
         if self.server is not None:
@@ -357,7 +382,7 @@ class KadDHT:
         return found[:count]
 
     # ---- records (validated namespaces: /pk by default) ---------------------------------------
-    async def put_value(self, key, value):
+    async def _put_value(self, key, value):
         """Validate, then PUT_VALUE to the k closest peers; returns how many echoed it back."""
         from microp2p.proto.kad.store import RecordStore
         key = bytes(key)
@@ -379,7 +404,7 @@ class KadDHT:
         oks = await asyncio.gather(*[one(p, a) for p, a in lk.closest()])
         return sum(1 for ok in oks if ok)
 
-    async def get_value(self, key):
+    async def _get_value(self, key):
         """The first valid record for key found (our store first), or None."""
         from microp2p.proto.kad.store import RecordStore
         key = bytes(key)
@@ -390,6 +415,43 @@ class KadDHT:
         rs = self.server.records if self.server is not None else RecordStore()
         lk = await self._run(codec.GET_VALUE, key, validate=rs.validate)
         return lk.record[1] if lk.record is not None else None
+
+    # ---- the public operations --------------------------------------------------------------
+    # On a device (few connections allowed) the connections a lookup dialled are closed once no
+    # operation runs any more; a gateway keeps them (the next lookup reuses them).
+    async def _op(self, coro):
+        self._ops += 1
+        try:
+            return await coro
+        finally:
+            self._ops -= 1
+            if self._ops == 0 and self.close_dialed:
+                for conn in self._dialed:
+                    if not conn.closed:
+                        conn.close()
+                self._dialed = []
+
+    async def get_closest_peers(self, key):
+        """The k closest peers to key (peer id or multihash bytes) that answered: [id bytes]."""
+        return await self._op(self._get_closest_peers(key))
+
+    async def find_peer(self, pid, local=True):
+        """Addresses of pid ([Multiaddr]) or None."""
+        return await self._op(self._find_peer(pid, local))
+
+    async def provide(self, key):
+        """Provide key (a multihash); returns how many peers the ADD_PROVIDER was written to."""
+        return await self._op(self._provide(key))
+
+    async def find_providers(self, key, count=lk_mod.MAX_PROVIDERS):
+        """Up to count providers of key: [(id bytes, [Multiaddr])]."""
+        return await self._op(self._find_providers(key, count))
+
+    async def put_value(self, key, value):
+        return await self._op(self._put_value(key, value))
+
+    async def get_value(self, key):
+        return await self._op(self._get_value(key))
 
     # ---- bootstrap, refresh, re-provide ------------------------------------------------------
     async def bootstrap(self, addrs=()):
@@ -431,6 +493,10 @@ class KadDHT:
         return conn
 
     async def refresh(self):
+        """A self lookup, then (servers) a random-key lookup per bucket up to REFRESH_MAX_CPL."""
+        await self._op(self._refresh())
+
+    async def _refresh(self):
         await self._run(codec.FIND_NODE, self.local_id)
         if self.mode == "server" and not self.device:
             for cpl in self.table.bucket_cpls():
