@@ -34,6 +34,21 @@ class GatewayDHT:
         self.bootstrap_addrs = list(bootstrap)
         self.interval_s = interval_s
         self._provided_to = {}   # topic -> peers the last provide reached
+        self.dht.addr_hooks.append(self.device_addrs)
+
+    def device_addrs(self, pid):
+        """FIND_NODE for a connected allow-listed device: its circuit address through us
+        (ARCHITECTURE.md: <gateway addr>/p2p/GW/p2p-circuit/p2p/DEV), when we serve relay hops."""
+        gw = self.gw
+        if not getattr(gw.config, "relay_hop", False):
+            return []
+        text = str(PeerId(pid))
+        dev = gw.devices.get(text)
+        if dev is None or dev.state != "connected":
+            return []
+        me = str(gw.node.peer_id)
+        return [Multiaddr.from_string("%s/p2p/%s/p2p-circuit/p2p/%s" % (a, me, text))
+                for a in gw.node.advertised_addrs()[:2]]
 
     async def run(self, stop):
         n = await self.dht.bootstrap(self.bootstrap_addrs)
