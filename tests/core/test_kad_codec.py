@@ -149,3 +149,9 @@ def test_reader_splits_and_waits():
 def test_frame_refuses_our_own_oversized_message():
     m = codec.Message(codec.PUT_VALUE, b"/pk/x", record=(b"/pk/x", b"v" * codec.MAX_MESSAGE_SIZE))
     _raises(LimitError, codec.frame, codec.encode(m))
+
+
+def test_bad_length_prefix_is_stream_scoped():
+    # found by tests/host/test_kad_props.py: a non-minimal varint prefix
+    e = _raises(DecodeError, codec.Reader().receive, b"\x80\x00")
+    assert e.scope == SCOPE_STREAM

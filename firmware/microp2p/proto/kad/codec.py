@@ -195,7 +195,11 @@ class Reader:
         self._buf += data
         out = []
         while True:
-            n, pos = varint.read(self._buf, 0, 0xFFFFFFFF)
+            try:
+                n, pos = varint.read(self._buf, 0, 0xFFFFFFFF)
+            except DecodeError as e:
+                e.scope = SCOPE_STREAM
+                raise
             if n is None:
                 if len(self._buf) > varint.MAX_LEN:
                     raise DecodeError("bad kad length prefix", SCOPE_STREAM)
