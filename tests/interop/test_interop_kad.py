@@ -166,3 +166,18 @@ def test_private_protocol_id_keeps_fleets_apart():
         assert proto in _identify_of(m, a)["protocols"]
         ev = _ask(m, {"cmd": "get_closest_peers", "key": CID_A, "id": 1}, "dht:closest_peers")
         assert set(ev["peers"]) == {a.peer_id, b.peer_id}, ev   # never the default-id server
+
+
+def test_micropython_server_queried_by_js_clients():
+    # server mode is portable too: a MicroPython node answers js clients
+    with _peers(("microp2p-mpy", ["--dht", "server"]), ("js", ["--dht", "client"]),
+                ("js", ["--dht", "client"])) as (m, x, y):
+        _dial(x, m, "js")
+        _dial(y, m, "js")
+        assert KAD in _identify_of(x, m)["protocols"]
+        ev = _ask(y, {"cmd": "find_peer", "peer": x.peer_id, "id": 1}, "dht:find_peer")
+        assert ev["found"] is True and any(_port(a) == _port(x.addr) for a in ev["addrs"]), ev
+        ev = _ask(x, {"cmd": "provide", "key": CID_A, "id": 2}, "dht:provided")
+        assert ev["peers"] == 1, ev
+        ev = _ask(y, {"cmd": "find_providers", "key": CID_A, "id": 3}, "dht:providers")
+        assert [p["id"] for p in ev["providers"]] == [x.peer_id], ev
