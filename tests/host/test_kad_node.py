@@ -226,3 +226,19 @@ def test_device_profile_lookups_stay_within_its_connection_cap():
         for n, _, _ in servers:
             await n.stop()
     run(main())
+
+
+def test_unreachable_peer_leaves_the_table():
+    async def main():
+        a, ad, aaddr = await _node(60, "server")
+        b, bd, baddr = await _node(61, "server")
+        await ad.dial_identified(baddr)
+        bid = b.peer_id.to_bytes()
+        assert ad.table.get(bid) is not None
+        await b.stop()          # gone: its listener closed, the connection with it
+        for c in list(a.connections):
+            c.close()
+        assert await ad.get_closest_peers(MH) == []
+        assert ad.table.get(bid) is None and ad.stats["requests_failed"] >= 1
+        await a.stop()
+    run(main())

@@ -43,6 +43,14 @@ PING_CHECK_TIMEOUT_MS = 5000       # liveness check of a full bucket's oldest pe
 LOOKUP_WAKE_MS = 500               # how often a running lookup looks at its timers
 
 
+class Unreachable(OSError):
+    """No address of a peer could be dialled. by_limit: only our own connection cap stopped it."""
+
+    def __init__(self, msg, by_limit=False):
+        super().__init__(msg)
+        self.by_limit = by_limit
+
+
 def _pid_obj(pid):
     return pid if isinstance(pid, PeerId) else PeerId(bytes(pid))
 
@@ -220,7 +228,8 @@ class KadDHT:
                 err = e
             if tried >= MAX_DIAL_ADDRS:
                 break
-        raise OSError("cannot reach %s: %s" % (PeerId(pid), err or "no dialable address"))
+        raise Unreachable("cannot reach %s: %s" % (PeerId(pid), err or "no dialable address"),
+                          isinstance(err, LimitError))
 
     async def _request(self, pid, addrs, framed, want_answer=True):
         """One request on a new stream. Bounded without an outer wait_for (whose inner task can
@@ -275,6 +284,8 @@ class KadDHT:
         except Exception as e:
             self.stats["requests_failed"] += 1
             self.node.log("kad: query to %s failed: %s %s" % (PeerId(pid), type(e).__name__, e))
+            if isinstance(e, Unreachable) and not e.by_limit:
+                self.table.remove(pid)   # gone (or never reachable): stop handing it out
             lk.on_failure(pid, now_ms())
             wake.set()
             return
