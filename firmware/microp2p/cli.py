@@ -264,7 +264,10 @@ class Runner:
         try:
             await fn(cmd)
         except Exception as e:
-            self.emit(E.ERROR, {"cmd": name, "error": "%s: %s" % (type(e).__name__, e)})
+            fields = {"cmd": name, "error": "%s: %s" % (type(e).__name__, e)}
+            if "id" in cmd:
+                fields["id"] = cmd["id"]   # the contract: a command's id is echoed in its answer
+            self.emit(E.ERROR, fields)
 
     def _peer(self, cmd):
         from microp2p.identity.peerid import PeerId
@@ -364,7 +367,7 @@ class Runner:
             addrs = await dht.find_peer(pid)
         except Exception as e:
             self._query_failed("find_peer", e)
-        self._answer("dht:find_peer", cmd, {"peer": cmd["peer"], "found": bool(addrs),
+        self._answer(E.DHT_FIND_PEER, cmd, {"peer": cmd["peer"], "found": bool(addrs),
                                             "addrs": [str(a) for a in addrs or ()]})
 
     async def cmd_get_closest_peers(self, cmd):
@@ -376,7 +379,7 @@ class Runner:
             peers = await dht.get_closest_peers(key)
         except Exception as e:
             self._query_failed("get_closest_peers", e)
-        self._answer("dht:closest_peers", cmd, {"key": cmd["key"],
+        self._answer(E.DHT_CLOSEST_PEERS, cmd, {"key": cmd["key"],
                                                 "peers": [str(PeerId(p)) for p in peers]})
 
     async def cmd_provide(self, cmd):
@@ -387,7 +390,7 @@ class Runner:
             n = await dht.provide(key)
         except Exception as e:
             self._query_failed("provide", e)
-        self._answer("dht:provided", cmd, {"key": cmd["key"], "peers": n})
+        self._answer(E.DHT_PROVIDED, cmd, {"key": cmd["key"], "peers": n})
 
     async def cmd_find_providers(self, cmd):
         from microp2p.identity.peerid import PeerId
@@ -398,7 +401,7 @@ class Runner:
             found = await dht.find_providers(key, int(cmd.get("count", 20)))
         except Exception as e:
             self._query_failed("find_providers", e)
-        self._answer("dht:providers", cmd, {"key": cmd["key"], "providers": [
+        self._answer(E.DHT_PROVIDERS, cmd, {"key": cmd["key"], "providers": [
             {"id": str(PeerId(p)), "addrs": [str(a) for a in addrs]} for p, addrs in found]})
 
     async def cmd_subscribe(self, cmd):

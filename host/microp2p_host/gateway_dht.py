@@ -11,6 +11,7 @@ from microp2p import crypto
 from microp2p.codec import cid, multihash
 from microp2p.codec.multiaddr import Multiaddr
 from microp2p.identity.peerid import PeerId
+from microp2p import events as E
 from microp2p.io.kad import KadDHT, PROTOCOL_ID
 
 RENDEZVOUS_INTERVAL_S = 60.0     # provide + find providers per topic this often
@@ -52,7 +53,7 @@ class GatewayDHT:
 
     async def run(self, stop):
         n = await self.dht.bootstrap(self.bootstrap_addrs)
-        self.gw.emit("dht:bootstrap", {"reached": n, "of": len(self.bootstrap_addrs),
+        self.gw.emit(E.DHT_BOOTSTRAP, {"reached": n, "of": len(self.bootstrap_addrs),
                                        "table": len(self.dht.table)})
         while not stop.is_set():
             for topic in self.gw.config.topics:
@@ -71,7 +72,7 @@ class GatewayDHT:
         if not self._provided_to.get(topic):
             n = await self.dht.provide(key)
             self._provided_to[topic] = n
-            self.gw.emit("dht:provided", {"topic": topic, "key": topic_cid(topic), "peers": n})
+            self.gw.emit(E.DHT_PROVIDED, {"topic": topic, "key": topic_cid(topic), "peers": n})
         found = await self.dht.find_providers(key)
         node = self.gw.node
         me = node.peer_id.to_bytes()
@@ -88,4 +89,4 @@ class GatewayDHT:
                 await asyncio.wait_for(self.dht._connect(pid, addrs), RENDEZVOUS_DIAL_TIMEOUT_S)
             except Exception as e:
                 self.gw._log("dht: cannot reach provider %s: %s" % (PeerId(pid), e))
-        self.gw.emit("dht:providers", {"topic": topic, "key": topic_cid(topic), "providers": others})
+        self.gw.emit(E.DHT_PROVIDERS, {"topic": topic, "key": topic_cid(topic), "providers": others})

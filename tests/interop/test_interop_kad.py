@@ -181,3 +181,10 @@ def test_micropython_server_queried_by_js_clients():
         assert ev["peers"] == 1, ev
         ev = _ask(y, {"cmd": "find_providers", "key": CID_A, "id": 3}, "dht:providers")
         assert [p["id"] for p in ev["providers"]] == [x.peer_id], ev
+
+
+def test_error_answers_echo_the_command_id():
+    with _peers(("microp2p", []),) as (m,):
+        m.send({"cmd": "find_peer", "peer": "12D3KooWLnAWArFjzx8cC5bM4d2jR6kifX59UM1iSmtx5Vv71S5d", "id": "q1"})
+        ev = m.wait_for("error", timeout=10)   # no --dht: refused, with the id
+        assert ev["cmd"] == "find_peer" and ev["id"] == "q1" and "dht" in ev["error"], ev
