@@ -158,6 +158,9 @@ class Runner:
                               "runtime": sys.implementation.name})
         for ma in self.opts["dial"]:
             await self.cmd_dial({"addr": ma})
+        if self.dht is not None:
+            # a self lookup through the peers dialled so far, then a refresh every 10 min
+            self.node.spawn(self.dht.bootstrap())
         for spec in self.opts["pub"]:
             topic, _, msg = spec.partition(":")
             self.node.spawn(self._pub_when_ready(topic, msg))

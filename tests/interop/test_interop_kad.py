@@ -188,3 +188,16 @@ def test_error_answers_echo_the_command_id():
         m.send({"cmd": "find_peer", "peer": "12D3KooWLnAWArFjzx8cC5bM4d2jR6kifX59UM1iSmtx5Vv71S5d", "id": "q1"})
         ev = m.wait_for("error", timeout=10)   # no --dht: refused, with the id
         assert ev["cmd"] == "find_peer" and ev["id"] == "q1" and "dht" in ev["error"], ev
+
+
+@pytest.mark.parametrize("theirs", THEIRS)
+def test_server_bootstraps_with_a_self_lookup(theirs):
+    # started with --dial a only, our server looks itself up at start: it reaches b (known to a
+    # only), and b's routing table takes it in
+    with _peers((theirs, ["--dht", "server"]), (theirs, ["--dht", "server"])) as (a, b):
+        _dial(b, a, theirs)
+        with start_peer("microp2p", args=["--dht", "server", "--dial", a.addr]) as m:
+            m.wait_for("dial:ok", timeout=30)
+            m.wait_for("connection:open", lambda e: e["peer"] == b.peer_id, timeout=30)
+            ev = _ask(b, {"cmd": "get_closest_peers", "key": m.peer_id, "id": 1}, "dht:closest_peers")
+            assert m.peer_id in ev["peers"], ev
