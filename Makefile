@@ -62,6 +62,7 @@ bench: setup
 	$(MAKE) bench-gossip
 	$(MAKE) bench-mqtt
 	$(MAKE) bench-device
+	$(PY) bench/kad.py
 
 # Device memory figures for the sensor node in the leaf profile (issue 10's table, bench/device.py).
 bench-device: setup

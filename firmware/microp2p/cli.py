@@ -13,7 +13,7 @@ from microp2p.clock import ticks_ms, ticks_diff, wall_us
 from microp2p.identity.keys import Ed25519PrivateKey
 
 USAGE = ("usage: node --listen MA [--seed HEX64|--key FILE] [--dial MA]... [--sub TOPIC]... [--pub TOPIC:MSG]... "
-         "[--device] [--floodsub] [--gossip-protocols P1,P2,...]")
+         "[--device] [--floodsub] [--gossip-protocols P1,P2,...] [--dht client|server] [--dht-protocol ID]")
 ECHO = "/microp2p/echo/1.0.0"  # a test protocol: echo until EOF (interop tests and benches)
 ECHO_MAX_STREAMS = 256
 ECHO_MAX_SIZE = 64 * 1024 * 1024
@@ -39,7 +39,7 @@ def _percentile(sorted_vals, q):
 
 def parse_args(argv):
     opts = {"listen": [], "dial": [], "sub": [], "pub": [], "seed": None, "key": None, "device": False,
-            "log": False, "floodsub": False, "gossip-protocols": None}
+            "log": False, "floodsub": False, "gossip-protocols": None, "dht": None, "dht-protocol": None}
     multi = ("listen", "dial", "sub", "pub")
     i = 0
     while i < len(argv):
@@ -69,7 +69,30 @@ def parse_args(argv):
         else:
             opts[name] = argv[i + 1]
         i += 2
+    if opts["dht"] not in (None, "client", "server"):
+        raise ValueError("--dht wants client or server\n%s" % USAGE)
+    if opts["dht-protocol"] is not None and not opts["dht"]:
+        raise ValueError("--dht-protocol needs --dht\n%s" % USAGE)
     return opts
+
+
+def dht_key(text):
+    """A command's key -> DHT key bytes: a peer ID's multihash, or a CID's multihash (CIDv1 any
+    codec, or CIDv0 text). Raises DecodeError."""
+    from microp2p.codec import cid, multibase, multihash
+    from microp2p.identity import peerid
+    from microp2p.errors import DecodeError
+    if not isinstance(text, str) or not text:
+        raise DecodeError("key must be a peer ID or CID string")
+    try:
+        return peerid.parse_text(text)
+    except (DecodeError, ValueError):
+        pass
+    if text.startswith("Qm"):  # CIDv0: a bare base58 sha2-256 multihash
+        mh = multibase.b58decode(text)
+        multihash.decode(mh)
+        return mh
+    return cid.decode(text)[1]
 
 
 def load_key(opts):
@@ -105,6 +128,10 @@ class Runner:
         self.node = nodemod.Node(load_key(opts), cfg, on_event=self.emit,
                                  log=self.log if opts["log"] else None)
         self.node.handle(ECHO, handle_echo)
+        self.dht = None
+        if opts["dht"]:
+            from microp2p.io.kad import KadDHT, PROTOCOL_ID
+            self.dht = KadDHT(self.node, opts["dht"], opts["dht-protocol"] or PROTOCOL_ID)
         self.done = asyncio.Event()
         self.pubsub = None
         self._bench = None      # armed bench-recv state
@@ -131,6 +158,9 @@ class Runner:
                               "runtime": sys.implementation.name})
         for ma in self.opts["dial"]:
             await self.cmd_dial({"addr": ma})
+        if self.dht is not None:
+            # a self lookup through the peers dialled so far, then a refresh every 10 min
+            self.node.spawn(self.dht.bootstrap())
         for spec in self.opts["pub"]:
             topic, _, msg = spec.partition(":")
             self.node.spawn(self._pub_when_ready(topic, msg))
@@ -237,7 +267,10 @@ class Runner:
         try:
             await fn(cmd)
         except Exception as e:
-            self.emit(E.ERROR, {"cmd": name, "error": "%s: %s" % (type(e).__name__, e)})
+            fields = {"cmd": name, "error": "%s: %s" % (type(e).__name__, e)}
+            if "id" in cmd:
+                fields["id"] = cmd["id"]   # the contract: a command's id is echoed in its answer
+            self.emit(E.ERROR, fields)
 
     def _peer(self, cmd):
         from microp2p.identity.peerid import PeerId
@@ -255,7 +288,11 @@ class Runner:
 
     async def cmd_dial(self, cmd):
         try:
-            conn = await self.node.dial(cmd["addr"])
+            if self.dht is not None:
+                # the DHT's routing table fills from identify: answer once it has been read
+                conn = await self.dht.dial_identified(cmd["addr"])
+            else:
+                conn = await self.node.dial(cmd["addr"])
         except Exception as e:
             self.emit(E.DIAL_ERROR, {"addr": cmd["addr"], "error": "%s: %s" % (type(e).__name__, e)})
             return
@@ -309,6 +346,66 @@ class Runner:
         if got != size or got_hash.digest() != sent_hash.digest():
             raise ValueError("echo mismatch: sent %d got %d" % (size, got))
         return True
+
+    # ---- Kademlia ("Reach" in ARCHITECTURE.md); a failed query answers found=false / empty --
+    def _need_dht(self):
+        if self.dht is None:
+            raise ValueError("no DHT: start the node with --dht client|server")
+        return self.dht
+
+    def _answer(self, name, cmd, fields):
+        if "id" in cmd:
+            fields["id"] = cmd["id"]
+        self.emit(name, fields)
+
+    def _query_failed(self, what, e):
+        self.log("dht %s failed: %s %s" % (what, type(e).__name__, e))
+
+    async def cmd_find_peer(self, cmd):
+        from microp2p.identity.peerid import PeerId
+        dht = self._need_dht()
+        pid = PeerId.from_string(cmd.get("peer"))
+        addrs = None
+        try:
+            addrs = await dht.find_peer(pid)
+        except Exception as e:
+            self._query_failed("find_peer", e)
+        self._answer(E.DHT_FIND_PEER, cmd, {"peer": cmd["peer"], "found": bool(addrs),
+                                            "addrs": [str(a) for a in addrs or ()]})
+
+    async def cmd_get_closest_peers(self, cmd):
+        from microp2p.identity.peerid import PeerId
+        dht = self._need_dht()
+        key = dht_key(cmd.get("key"))
+        peers = []
+        try:
+            peers = await dht.get_closest_peers(key)
+        except Exception as e:
+            self._query_failed("get_closest_peers", e)
+        self._answer(E.DHT_CLOSEST_PEERS, cmd, {"key": cmd["key"],
+                                                "peers": [str(PeerId(p)) for p in peers]})
+
+    async def cmd_provide(self, cmd):
+        dht = self._need_dht()
+        key = dht_key(cmd.get("key"))
+        n = 0
+        try:
+            n = await dht.provide(key)
+        except Exception as e:
+            self._query_failed("provide", e)
+        self._answer(E.DHT_PROVIDED, cmd, {"key": cmd["key"], "peers": n})
+
+    async def cmd_find_providers(self, cmd):
+        from microp2p.identity.peerid import PeerId
+        dht = self._need_dht()
+        key = dht_key(cmd.get("key"))
+        found = []
+        try:
+            found = await dht.find_providers(key, int(cmd.get("count", 20)))
+        except Exception as e:
+            self._query_failed("find_providers", e)
+        self._answer(E.DHT_PROVIDERS, cmd, {"key": cmd["key"], "providers": [
+            {"id": str(PeerId(p)), "addrs": [str(a) for a in addrs]} for p, addrs in found]})
 
     async def cmd_subscribe(self, cmd):
         if self.pubsub is None:

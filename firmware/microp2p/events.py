@@ -35,6 +35,7 @@ DHT_FIND_PEER = "dht:find_peer"
 DHT_CLOSEST_PEERS = "dht:closest_peers"
 DHT_PROVIDED = "dht:provided"
 DHT_PROVIDERS = "dht:providers"
+DHT_BOOTSTRAP = "dht:bootstrap"       # gateway: {reached, of, table} after its DHT bootstrap
 RELAY_RESERVATION = "relay:reservation"
 
 # gateway (microp2p_host.gateway)

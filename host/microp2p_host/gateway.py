@@ -19,6 +19,8 @@
 #               bootstrap_max_attempts = 10   max_connections = 1024   max_pending_upgrades = 64
 #   [mqtt]      url = "mqtt://127.0.0.1:1883"  prefix = "microp2p"  out = [...]  in = [...]  qos = 1
 #               (the MQTT bridge: see bridge/mqtt.py; its topics are subscribed like pubsub.topics)
+#   [dht]       mode = "server"   bootstrap = ["/ip4/.../p2p/12D3..."]   protocol = "/ipfs/kad/1.0.0"
+#               rendezvous_interval_s = 60   # provide each topic, connect to its other providers
 import asyncio
 import json
 import os
@@ -84,6 +86,10 @@ class GatewayConfig:
         self.max_connections = MAX_CONNECTIONS
         self.max_pending_upgrades = MAX_PENDING_UPGRADES
         self.mqtt = None         # bridge.mqtt.MqttConfig when there is an [mqtt] section
+        self.dht_mode = None     # "server" / "client" with a [dht] section
+        self.dht_bootstrap = []
+        self.dht_protocol = None
+        self.dht_rendezvous_s = 60.0
 
     @classmethod
     def load(cls, path):
@@ -142,6 +148,16 @@ class GatewayConfig:
             except MqttConfigError as e:
                 raise ConfigError(str(e))
             c.topics += [t for t in c.mqtt.out + c.mqtt.in_ if t not in c.topics]
+        dht = d.get("dht")
+        if dht is not None:
+            c.dht_mode = str(dht.get("mode", "server"))
+            if c.dht_mode not in ("server", "client"):
+                raise ConfigError("dht.mode must be server or client")
+            c.dht_bootstrap = [_check_addr(a, need_peer=True) for a in _as_list(dht.get("bootstrap"), "dht.bootstrap")]
+            c.dht_protocol = dht.get("protocol")
+            c.dht_rendezvous_s = float(dht.get("rendezvous_interval_s", c.dht_rendezvous_s))
+            if c.dht_rendezvous_s <= 0:
+                raise ConfigError("dht.rendezvous_interval_s must be positive")
         if not c.network_listen and not c.device_listen and not c.serial:
             raise ConfigError("nothing to do: no network.listen, devices.listen or serial ports")
         return c
@@ -231,6 +247,11 @@ class Gateway:
         self.node = nodemod.Node(self.key, ncfg, on_event=self._on_node_event, log=self._log)
         self.peer_id = str(self.node.peer_id)
         self.pubsub = None
+        self.dht = None                         # gateway_dht.GatewayDHT with a [dht] section
+        if config.dht_mode:
+            from microp2p_host.gateway_dht import GatewayDHT
+            self.dht = GatewayDHT(self, config.dht_mode, config.dht_protocol, config.dht_bootstrap,
+                                  config.dht_rendezvous_s)
         self.serial_ports = []                  # SerialPort per configured port (once open)
         self._conn_link = {}                    # Connection -> (link kind, addr text)
         self._tasks = []
@@ -381,6 +402,8 @@ class Gateway:
                               "deviceAddrs": [str(a) + suffix for a in dev_addrs],
                               "serial": [s.get("path") or "fd:%s" % s.get("fd") for s in self.config.serial],
                               "topics": list(self.config.topics), "devices": len(self.config.allow)})
+        if self.dht is not None:  # after "started": its events come later
+            self._tasks.append(asyncio.create_task(self.dht.run(self._stop)))
         if self.config.stats_interval_s > 0:
             self._tasks.append(asyncio.create_task(self._stats_loop()))
         if self.table:

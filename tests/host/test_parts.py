@@ -52,7 +52,10 @@ def test_device_parts_leave_out_the_cli_and_each_board_gets_its_parts():
     assert not [t for t in core if t.startswith(("microp2p/conn/", "microp2p/io/", "microp2p/pubsub/"))]
     unix = {rel for rel, _ in tooling.source_files(tooling.load_board("unix"))}
     esp = {rel for rel, _ in tooling.source_files(tooling.load_board("esp32"))}
-    assert unix - esp == {"microp2p/cli.py", "microp2p/node.py"}
+    # the unix board runs the node CLI, which brings the Kademlia parts (`node --dht`)
+    kad = {t for t, _ in parts.files_of(["microp2p-kad-server"])} - esp
+    assert "microp2p/io/kad.py" in kad and "microp2p/proto/kad/server.py" in kad
+    assert unix - esp == {"microp2p/cli.py", "microp2p/node.py"} | kad
 
 
 def test_unknown_part_is_a_clear_error():

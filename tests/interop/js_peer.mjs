@@ -2,7 +2,8 @@
 // contract (ARCHITECTURE.md, "Command line") so a test can run one scenario against any peer kind:
 //
 //   node js_peer.mjs --listen MA [--seed HEX64] [--dial MA]... [--sub TOPIC]... [--pub TOPIC:MSG]...
-//                    [--dht-server] [--relay-server] [--relay-client] [--pub-wait-ms N]
+//                    [--dht client|server] [--dht-protocol ID] [--dht-server]  (= --dht server)
+//                    [--relay-server] [--relay-client] [--pub-wait-ms N]
 //                    [--gossip-protocols P1,P2]   (e.g. /meshsub/1.1.0: a peer without IDONTWANT)
 //   node js_peer.mjs --print-id --seed HEX64
 //
@@ -38,7 +39,7 @@ function usage (msg) {
 }
 
 function parseArgs (argv) {
-  const o = { listen: [], dial: [], sub: [], pub: [], seed: null, printId: false, dhtServer: false, relayServer: false, relayClient: false, pubWaitMs: PUB_WAIT_MS_DEFAULT, gossipProtocols: null }
+  const o = { listen: [], dial: [], sub: [], pub: [], seed: null, printId: false, dht: null, dhtProtocol: null, relayServer: false, relayClient: false, pubWaitMs: PUB_WAIT_MS_DEFAULT, gossipProtocols: null }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
     const val = () => {
@@ -60,7 +61,9 @@ function parseArgs (argv) {
       case '--pub-wait-ms': o.pubWaitMs = Number(val()); break
       case '--gossip-protocols': o.gossipProtocols = val().split(',').filter((x) => x !== ''); break
       case '--print-id': o.printId = true; break
-      case '--dht-server': o.dhtServer = true; break
+      case '--dht-server': o.dht = 'server'; break
+      case '--dht': o.dht = val(); if (o.dht !== 'client' && o.dht !== 'server') usage('--dht wants client or server'); break
+      case '--dht-protocol': o.dhtProtocol = val(); break
       case '--relay-server': o.relayServer = true; break
       case '--relay-client': o.relayClient = true; break
       default: usage(`unknown argument ${a}`)
@@ -112,10 +115,15 @@ const services = {
     ...(opts.gossipProtocols != null ? { protocols: opts.gossipProtocols } : {})
   })
 }
-if (opts.dhtServer) {
+if (opts.dht != null) {
   const { kadDHT, passthroughMapper } = await import('@libp2p/kad-dht')
-  // Loopback tests: keep 127.0.0.1 in peer records (the default mapper strips private addresses).
-  services.dht = kadDHT({ clientMode: false, peerInfoMapper: passthroughMapper })
+  // Loopback tests: keep 127.0.0.1 in peer records (the default mapper strips private addresses),
+  // and say the mode (js picks client mode unless it sees a public address).
+  services.dht = kadDHT({
+    clientMode: opts.dht === 'client',
+    peerInfoMapper: passthroughMapper,
+    ...(opts.dhtProtocol != null ? { protocol: opts.dhtProtocol } : {})
+  })
 }
 const transports = [tcp()]
 const usesCircuit = opts.relayClient || opts.listen.concat(opts.dial).some((a) => a.includes('/p2p-circuit'))
@@ -448,6 +456,84 @@ const commands = {
   },
   async stop () {
     await shutdown(0)
+  },
+  // Kademlia ("Reach" in ARCHITECTURE.md): the same commands and answers as `microp2p node --dht`.
+  async find_peer (cmd) {
+    const dht = needDht()
+    let addrs = null
+    try {
+      for await (const ev of dht.findPeer(peerIdFromString(cmd.peer), { signal: AbortSignal.timeout(DHT_QUERY_TIMEOUT_MS) })) {
+        if (ev.name === 'FINAL_PEER' && ev.peer.id.equals(peerIdFromString(cmd.peer))) addrs = ev.peer.multiaddrs.map((a) => a.toString())
+      }
+    } catch (e) {
+      process.stderr.write(`js_peer: find_peer: ${errText(e)}\n`)
+    }
+    emit({ event: 'dht:find_peer', ...idOf(cmd), peer: cmd.peer, found: addrs != null, addrs: addrs ?? [] })
+  },
+  async get_closest_peers (cmd) {
+    const dht = needDht()
+    const peers = []
+    try {
+      for await (const ev of dht.getClosestPeers(await dhtKey(cmd.key), { signal: AbortSignal.timeout(DHT_QUERY_TIMEOUT_MS) })) {
+        if (ev.name === 'FINAL_PEER') peers.push(ev.peer.id.toString())
+      }
+    } catch (e) {
+      process.stderr.write(`js_peer: get_closest_peers: ${errText(e)}\n`)
+    }
+    emit({ event: 'dht:closest_peers', ...idOf(cmd), key: cmd.key, peers })
+  },
+  async provide (cmd) {
+    const dht = needDht()
+    const to = new Set()
+    try {
+      for await (const ev of dht.provide(await cidOf(cmd.key), { signal: AbortSignal.timeout(DHT_QUERY_TIMEOUT_MS) })) {
+        if (ev.name === 'PEER_RESPONSE' && ev.messageName === 'ADD_PROVIDER') to.add(ev.from.toString())
+      }
+    } catch (e) {
+      process.stderr.write(`js_peer: provide: ${errText(e)}\n`)
+    }
+    emit({ event: 'dht:provided', ...idOf(cmd), key: cmd.key, peers: to.size })
+  },
+  async find_providers (cmd) {
+    const dht = needDht()
+    const found = new Map()
+    try {
+      for await (const ev of dht.findProviders(await cidOf(cmd.key), { signal: AbortSignal.timeout(DHT_QUERY_TIMEOUT_MS) })) {
+        if (ev.name === 'PROVIDER') {
+          for (const p of ev.providers) found.set(p.id.toString(), p.multiaddrs.map((a) => a.toString()))
+          if (found.size >= (cmd.count ?? 1)) break
+        }
+      }
+    } catch (e) {
+      process.stderr.write(`js_peer: find_providers: ${errText(e)}\n`)
+    }
+    emit({ event: 'dht:providers', ...idOf(cmd), key: cmd.key, providers: [...found].map(([id, addrs]) => ({ id, addrs })) })
+  }
+}
+
+const DHT_QUERY_TIMEOUT_MS = 30000
+function needDht () {
+  if (node.services.dht == null) throw new Error('no DHT: start with --dht client|server')
+  return node.services.dht
+}
+function idOf (cmd) {
+  return cmd.id != null ? { id: cmd.id } : {}
+}
+// CID text (CIDv1 any codec, or CIDv0) -> CID; a peer id text -> its libp2p-key CID.
+async function cidOf (text) {
+  const { CID } = await import('multiformats/cid')
+  try {
+    return CID.parse(text)
+  } catch (e) {
+    return peerIdFromString(text).toCID()
+  }
+}
+// the DHT key of a command's key: a peer id's bytes, or a CID's multihash
+async function dhtKey (text) {
+  try {
+    return peerIdFromString(text).toMultihash().bytes
+  } catch (e) {
+    return (await cidOf(text)).multihash.bytes
   }
 }
 

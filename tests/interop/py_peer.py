@@ -4,6 +4,8 @@ It follows the `microp2p node` command-line contract (ARCHITECTURE.md, "Command 
 
     python py_peer.py --listen MA [--seed HEX64] [--dial MA]... [--sub TOPIC]... [--pub TOPIC:MSG]...
                       [--pub-wait-ms N] [--gossip-protocols P1,P2] [--no-spam-protection]
+                      [--dht client|server]   (Kademlia: find_peer, get_closest_peers, provide,
+                                               find_providers commands, as `microp2p node --dht`)
     python py_peer.py --print-id --seed HEX64
 
 stdout carries JSON lines only (events); stdin takes JSON lines (commands); logs go to stderr.
@@ -32,6 +34,8 @@ ECHO_READ_MAX = 65536
 ECHO_MAX_STREAMS = 256
 STOP_TIMEOUT_S = 3.0
 STDIN_LINE_MAX = 1 << 20
+DHT_QUERY_TIMEOUT_S = 30.0
+DHT_IDENTIFY_WAIT_S = 5.0
 GOSSIP_HEARTBEAT_S = 1
 # Bench payloads (same layout as microp2p's cli_node.py and js_peer.mjs):
 #   b"BNCH" + index (4 bytes BE) + wall-clock send time in us (8 bytes BE) + padding.
@@ -79,6 +83,8 @@ def parse_args(argv):
                    help="comma-separated pubsub protocol ids, e.g. /meshsub/1.1.0 (no IDONTWANT)")
     # py-libp2p drops more than 10 msg/s/topic per peer by default; benches need it off.
     p.add_argument("--no-spam-protection", action="store_true")
+    p.add_argument("--dht", choices=("client", "server"), default=None)
+    p.add_argument("--dht-protocol", default=None, help="py-libp2p serves /ipfs/kad/1.0.0 only")
     o = p.parse_args(argv)
     if o.seed is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", o.seed):
         p.error("--seed wants 64 hex digits")
@@ -91,6 +97,8 @@ def parse_args(argv):
     o.pub = pubs
     if not o.listen:
         o.listen = ["/ip4/127.0.0.1/tcp/0"]
+    if o.dht_protocol not in (None, "/ipfs/kad/1.0.0"):
+        p.error("py-libp2p's KadDHT serves /ipfs/kad/1.0.0 only")
     return o
 
 
@@ -182,6 +190,10 @@ async def run_peer(opts):
     )
     pubsub = Pubsub(host, router)
     pinger = PingService(host)
+    dht = None
+    if opts.dht:
+        from libp2p.kad_dht.kad_dht import KadDHT, DHTMode
+        dht = KadDHT(host, DHTMode.SERVER if opts.dht == "server" else DHTMode.CLIENT)
 
     def conn_info(conn):
         peer = conn.muxed_conn.peer_id
@@ -348,7 +360,104 @@ async def run_peer(opts):
 
     async def cmd_dial(cmd, nursery):
         peer = await connect(cmd["addr"])
+        if dht is not None:
+            await dht_add_when_identified(peer)  # "dialed" once the DHT knows it (bounded)
         emit({"event": "dialed", "peer": peer.to_base58(), "addr": cmd["addr"]})
+
+    async def dht_add_when_identified(peer):
+        # py-libp2p's table takes a dialed peer only once identify says it serves kad; identify
+        # runs after connect(): wait for it (bounded), then offer the peer.
+        with trio.move_on_after(DHT_IDENTIFY_WAIT_S):
+            while True:
+                try:
+                    protos = host.get_peerstore().get_protocols(peer)
+                except Exception:
+                    protos = None
+                if protos:
+                    break
+                await trio.sleep(0.05)
+        try:
+            await dht.add_peer(peer)
+            # bootstrap as real nodes do: a self lookup, so the peers we reached learn us too
+            # (py-libp2p servers take in a peer when it sends them a request)
+            with trio.move_on_after(DHT_QUERY_TIMEOUT_S):
+                await dht.peer_routing.find_closest_peers_network(my_id.to_bytes())
+        except Exception as e:
+            logging.warning("dht bootstrap via %s: %s", peer, e)
+
+    def dht_key(text):
+        # a peer id's bytes, or a CID's multihash (CIDv1 any codec, CIDv0)
+        try:
+            return ID.from_base58(text).to_bytes()
+        except Exception:
+            from libp2p.kad_dht.kad_dht import _encode_key
+            return _encode_key(text)
+
+    def id_of(cmd):
+        return {"id": cmd["id"]} if "id" in cmd else {}
+
+    def need_dht():
+        if dht is None:
+            raise ValueError("no DHT: start with --dht client|server")
+        return dht
+
+    async def cmd_find_peer(cmd, nursery):
+        d = need_dht()
+        info = None
+        with trio.move_on_after(DHT_QUERY_TIMEOUT_S):
+            try:
+                info = await d.find_peer(ID.from_base58(cmd["peer"]))
+            except Exception as e:
+                logging.warning("find_peer: %s", err_text(e))
+        addrs = [str(a) for a in info.addrs] if info is not None else []
+        emit(dict(event="dht:find_peer", **id_of(cmd), peer=cmd["peer"],
+                  found=info is not None and bool(addrs), addrs=addrs))
+
+    async def cmd_get_closest_peers(cmd, nursery):
+        d = need_dht()
+        peers = []
+        with trio.move_on_after(DHT_QUERY_TIMEOUT_S):
+            try:
+                peers = await d.peer_routing.find_closest_peers_network(dht_key(cmd["key"]))
+            except Exception as e:
+                logging.warning("get_closest_peers: %s", err_text(e))
+        emit(dict(event="dht:closest_peers", **id_of(cmd), key=cmd["key"],
+                  peers=[p.to_base58() for p in peers if p != my_id]))
+
+    async def cmd_provide(cmd, nursery):
+        d = need_dht()
+        # py's provide() says only whether some peer took it; count the ADD_PROVIDERs that went out
+        sent = []
+        ps = d.provider_store
+        orig = ps._send_add_provider
+
+        async def counting(peer_id, key):
+            ok = await orig(peer_id, key)
+            if ok:
+                sent.append(peer_id)
+            return ok
+
+        ps._send_add_provider = counting
+        try:
+            with trio.move_on_after(DHT_QUERY_TIMEOUT_S):
+                await ps.provide(dht_key(cmd["key"]))
+        except Exception as e:
+            logging.warning("provide: %s", err_text(e))
+        finally:
+            ps._send_add_provider = orig
+        emit(dict(event="dht:provided", **id_of(cmd), key=cmd["key"], peers=len(set(sent))))
+
+    async def cmd_find_providers(cmd, nursery):
+        d = need_dht()
+        found = []
+        with trio.move_on_after(DHT_QUERY_TIMEOUT_S):
+            try:
+                found = await d.provider_store.find_providers(dht_key(cmd["key"]), int(cmd.get("count", 20)))
+            except Exception as e:
+                logging.warning("find_providers: %s", err_text(e))
+        emit(dict(event="dht:providers", **id_of(cmd), key=cmd["key"],
+                  providers=[{"id": p.peer_id.to_base58(), "addrs": [str(a) for a in p.addrs]}
+                             for p in found if p.peer_id != my_id]))
 
     async def cmd_ping(cmd, nursery):
         peer = await target_peer(cmd)
@@ -441,6 +550,8 @@ async def run_peer(opts):
         "dial": cmd_dial, "ping": cmd_ping, "publish": cmd_publish, "subscribe": cmd_subscribe,
         "topic-peers": cmd_topic_peers, "peers": cmd_peers, "hangup": cmd_hangup, "echo": cmd_echo,
         "stop": cmd_stop, "publish-many": cmd_publish_many, "bench-recv": cmd_bench_recv,
+        "find_peer": cmd_find_peer, "get_closest_peers": cmd_get_closest_peers,
+        "provide": cmd_provide, "find_providers": cmd_find_providers,
     }
 
     async def run_command(line, nursery):
@@ -489,6 +600,10 @@ async def run_peer(opts):
             stop.set()
             return
 
+    async def background_dht(d):
+        async with background_trio_service(d):
+            await trio.sleep_forever()
+
     def hard_exit_later():
         # py-libp2p's shutdown can wait on peers; the contract says we exit within seconds.
         t = threading.Timer(STOP_TIMEOUT_S, lambda: (emit({"event": "stopped", "forced": True}), os._exit(0)))
@@ -502,6 +617,8 @@ async def run_peer(opts):
                 async with background_trio_service(router):
                     await pubsub.wait_until_ready()
                     async with trio.open_nursery() as nursery:
+                        if dht is not None:
+                            nursery.start_soon(background_dht, dht)
                         for topic in opts.sub:
                             await subscribe(nursery, topic)
                         addrs = [str(a) for a in host.get_addrs()]

@@ -2,7 +2,7 @@
 # identify requests, identifies every new connection, accepts pushes and sends them when our
 # protocols or addresses change. The message codec is the sans-IO proto.identify.
 from microp2p.proto import identify
-from microp2p.aio import asyncio, TimeoutError
+from microp2p.aio import asyncio, TimeoutError, print_exc
 from microp2p.clock import wall_us
 from microp2p.errors import ProtocolError
 from microp2p.io.connection import StreamReset
@@ -40,9 +40,22 @@ class IdentifyService:
         # stored, so a restarted node must not start again at 1: use the wall clock (µs).
         self._record_seq = wall_us()
         self._record_cache = None   # ((seq, addrs), signed peer record envelope)
+        self._listeners = []        # fn(conn, info) after every identify answer or push
         node.handle(IDENTIFY, self._handle)
         node.handle(IDENTIFY_PUSH, self._handle_push)
         node.on_connection(self._on_connection)
+
+    def on_identify(self, fn):
+        """fn(conn, info) whenever a connection's identify answer (or a push) has arrived;
+        info is conn.identified (protocols, listen_addrs, ...)."""
+        self._listeners.append(fn)
+
+    def _notify(self, conn):
+        for fn in self._listeners:
+            try:
+                fn(conn, conn.identified)
+            except Exception as e:
+                print_exc(e)
 
     def _on_connection(self, conn, opened):
         if opened:
@@ -96,10 +109,12 @@ class IdentifyService:
             return
         conn.identified = info
         node.emit(E.IDENTIFY, identify_fields(conn.remote_peer, info))
+        self._notify(conn)
 
     async def _handle_push(self, st):
         from microp2p.io import identify_push  # pushes are rare: their code loads on the first
         await identify_push.receive(self, st, identify_fields)
+        self._notify(st.conn)
 
     def push(self):
         """Tell every connected peer our current protocols and addresses (after they changed)."""
