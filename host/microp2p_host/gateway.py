@@ -272,9 +272,12 @@ class Gateway:
         except (OSError, ValueError):
             pass  # a closed stdout must not take the gateway down
 
-    def _log(self, msg):
+    def log(self, msg):
+        """A diagnostic line on stderr (with --verbose)."""
         if self.verbose:
             self.err.write("gateway: %s\n" % msg)
+
+    _log = log
 
     # ---- admission and connection bookkeeping ------------------------------------------------
     def admit_device(self, peer):

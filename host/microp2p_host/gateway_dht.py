@@ -60,7 +60,7 @@ class GatewayDHT:
                 try:
                     await self._rendezvous(topic)
                 except Exception as e:
-                    self.gw._log("dht rendezvous %s: %s %s" % (topic, type(e).__name__, e))
+                    self.gw.log("dht rendezvous %s: %s %s" % (topic, type(e).__name__, e))
             try:
                 await asyncio.wait_for(stop.wait(), self.interval_s)
             except asyncio.TimeoutError:
@@ -86,7 +86,7 @@ class GatewayDHT:
                 continue
             dialled += 1
             try:
-                await asyncio.wait_for(self.dht._connect(pid, addrs), RENDEZVOUS_DIAL_TIMEOUT_S)
+                await asyncio.wait_for(self.dht.connect(pid, addrs), RENDEZVOUS_DIAL_TIMEOUT_S)
             except Exception as e:
-                self.gw._log("dht: cannot reach provider %s: %s" % (PeerId(pid), e))
+                self.gw.log("dht: cannot reach provider %s: %s" % (PeerId(pid), e))
         self.gw.emit(E.DHT_PROVIDERS, {"topic": topic, "key": topic_cid(topic), "providers": others})

@@ -84,7 +84,7 @@ class IdentifyService:
         await st.write(self.message(st.conn))
         await st.close()
 
-    async def _read(self, st, push):
+    async def read_info(self, st, push):
         reader = identify.IdentifyReader(st.conn.remote_peer, push)
         limit = self.node.profile.identify_max_bytes
         got = 0
@@ -102,7 +102,7 @@ class IdentifyService:
         node = self.node
         try:
             st = await conn.new_stream([IDENTIFY])
-            info = await asyncio.wait_for(self._read(st, False), node.profile.identify_timeout_ms / 1000)
+            info = await asyncio.wait_for(self.read_info(st, False), node.profile.identify_timeout_ms / 1000)
             await st.close()
         except (ProtocolError, OSError, EOFError, StreamReset, TimeoutError) as e:
             node.log("identify %s failed: %s %s" % (conn.remote_peer, type(e).__name__, e))

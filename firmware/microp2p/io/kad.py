@@ -148,7 +148,7 @@ class KadDHT:
             if conn is None:
                 e = self.table.get(pid)
                 if e is not None:
-                    conn = await asyncio.wait_for(self._connect(pid, e[2]), PING_CHECK_TIMEOUT_MS / 1000)
+                    conn = await asyncio.wait_for(self.connect(pid, e[2]), PING_CHECK_TIMEOUT_MS / 1000)
             if conn is not None:
                 await asyncio.wait_for(self.node.ping(conn, 1), PING_CHECK_TIMEOUT_MS / 1000)
                 alive = True
@@ -208,7 +208,7 @@ class KadDHT:
             self.inbound_streams -= 1
 
     # ---- client side: one request ------------------------------------------------------------
-    async def _connect(self, pid, addrs):
+    async def connect(self, pid, addrs):
         conn = self.node.connection_to(_pid_obj(pid))
         if conn is not None:
             return conn
@@ -237,7 +237,7 @@ class KadDHT:
         stream negotiation have the node's own timeouts, the answer REQUEST_TIMEOUT_MS."""
         self.stats["requests_out"] += 1
         had = self.node.connection_to(_pid_obj(pid)) is not None
-        conn = await self._connect(pid, addrs)
+        conn = await self.connect(pid, addrs)
         try:
             return await self._exchange(conn, framed, want_answer)
         finally:
