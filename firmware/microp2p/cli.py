@@ -13,7 +13,28 @@ from microp2p.clock import ticks_ms, ticks_diff, wall_us
 from microp2p.identity.keys import Ed25519PrivateKey
 
 USAGE = ("usage: node --listen MA [--seed HEX64|--key FILE] [--dial MA]... [--sub TOPIC]... [--pub TOPIC:MSG]... "
-         "[--device] [--floodsub] [--gossip-protocols P1,P2,...] [--dht client|server] [--dht-protocol ID]")
+         "[--device] [--floodsub] [--gossip-protocols P1,P2,...] [--dht client|server] [--dht-protocol ID] "
+         "[--verbose] [--version]")
+HELP = USAGE + """
+
+A libp2p peer. stdout: JSON event lines only ("started" first, with the bound addresses); logs
+go to stderr. It exits on {"cmd":"stop"}, stdin EOF or SIGTERM.
+
+stdin: one JSON command per line (an "id" field is echoed in the answer):
+  {"cmd":"dial","addr":MA}                   -> dial:ok {addr, peer} | dial:error {addr, error}
+  {"cmd":"ping","addr":MA[,"count":N]}       -> ping {peer, rtt} per probe
+  {"cmd":"publish","topic":T,"data":TEXT}    -> published {topic, id, recipients}
+  {"cmd":"subscribe","topic":T} / {"cmd":"unsubscribe","topic":T}
+  {"cmd":"topic-peers","topic":T}            -> topic-peers {topic, peers, mesh}
+  {"cmd":"peers"}                            -> peers {peers}
+  {"cmd":"stats"}                            -> stats {stats, peers, driverDropped}
+  {"cmd":"echo","peer":ID,"streams":N,"size":B}  -> echo {ok, streams, bytes, ms}
+  {"cmd":"find_peer","peer":ID}              -> dht:find_peer {peer, found, addrs}     (--dht)
+  {"cmd":"get_closest_peers","key":ID|CID}   -> dht:closest_peers {key, peers}
+  {"cmd":"provide","key":CID}                -> dht:provided {key, peers}
+  {"cmd":"find_providers","key":CID}         -> dht:providers {key, providers}
+  {"cmd":"stop"}
+A malformed command answers {"event":"error","cmd":..,"error":..}."""
 ECHO = "/microp2p/echo/1.0.0"  # a test protocol: echo until EOF (interop tests and benches)
 ECHO_MAX_STREAMS = 256
 ECHO_MAX_SIZE = 64 * 1024 * 1024
@@ -47,6 +68,9 @@ def parse_args(argv):
         if a in ("-h", "--help"):
             opts["help"] = True
             return opts
+        if a == "--version":
+            opts["version"] = True
+            return opts
         if a == "--device":
             opts["device"] = True
             i += 1
@@ -73,7 +97,34 @@ def parse_args(argv):
         raise ValueError("--dht wants client or server\n%s" % USAGE)
     if opts["dht-protocol"] is not None and not opts["dht"]:
         raise ValueError("--dht-protocol needs --dht\n%s" % USAGE)
+    check_opts(opts)
     return opts
+
+
+def check_opts(opts):
+    """Refuse bad values before anything starts, with a one-line reason (ValueError)."""
+    from microp2p.codec.multiaddr import Multiaddr
+    from microp2p.errors import MicroP2PError
+    if opts["seed"] is not None:
+        try:
+            seed = bytes.fromhex(opts["seed"])
+        except ValueError:
+            seed = b""
+        if len(seed) != 32:
+            raise ValueError("--seed needs 64 hex digits (32 bytes), got %r" % opts["seed"][:80])
+    if opts["seed"] and opts["key"]:
+        raise ValueError("give --seed or --key, not both")
+    for name in ("listen", "dial"):
+        for a in opts[name]:
+            if a.endswith("/p2p-circuit") and name == "listen":
+                continue
+            try:
+                Multiaddr.from_string(a)
+            except MicroP2PError as e:
+                raise ValueError("--%s %s: not a multiaddr (%s)" % (name, a[:200], e))
+    for spec in opts["pub"]:
+        if ":" not in spec:
+            raise ValueError("--pub wants TOPIC:MESSAGE, got %r" % spec[:200])
 
 
 def dht_key(text):
@@ -97,13 +148,16 @@ def dht_key(text):
 
 def load_key(opts):
     if opts["seed"]:
-        seed = bytes.fromhex(opts["seed"])
-        if len(seed) != 32:
-            raise ValueError("--seed needs 64 hex digits")
-        return Ed25519PrivateKey.from_seed(seed)
+        return Ed25519PrivateKey.from_seed(bytes.fromhex(opts["seed"]))
     if opts["key"]:
         from microp2p.identity.keys import load_private_key
-        return load_private_key(opts["key"])
+        from microp2p.errors import MicroP2PError
+        try:
+            return load_private_key(opts["key"])
+        except OSError as e:
+            raise ValueError("--key %s: cannot read it (%s)" % (opts["key"], getattr(e, "strerror", None) or e))
+        except MicroP2PError as e:
+            raise ValueError("--key %s: not a usable key file (%s)" % (opts["key"], e))
     return Ed25519PrivateKey.generate()
 
 
@@ -239,8 +293,13 @@ class Runner:
         else:
             loop = asyncio.get_event_loop()
             reader = asyncio.StreamReader(limit=1 << 20)
-            await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-            readline = reader.readline
+            if _pollable(sys.stdin):
+                await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+                readline = reader.readline
+            else:
+                # stdin is a file or /dev/null (nothing the event loop can poll): read it in a thread
+                async def readline():
+                    return await loop.run_in_executor(None, sys.stdin.buffer.readline)
         while True:
             line = await readline()
             if not line:
@@ -514,21 +573,56 @@ def main(argv=None):
         sys.stderr.write(str(e) + "\n")
         return 2
     if opts.get("help"):
-        print(USAGE)
+        print(HELP)
         return 0
-    runner = Runner(opts)
-    if not MICROPYTHON:
-        import signal
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        try:
-            loop.add_signal_handler(signal.SIGTERM, runner.done.set)
-        except Exception:
-            pass
-        try:
-            loop.run_until_complete(runner.run())
-        finally:
-            loop.close()
-    else:
-        asyncio.run(runner.run())
+    if opts.get("version"):
+        import microp2p
+        print("microp2p %s (%s)" % (microp2p.__version__, sys.implementation.name))
+        return 0
+    try:
+        runner = Runner(opts)
+        if not MICROPYTHON:
+            import signal
+            loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(loop)
+            try:
+                loop.add_signal_handler(signal.SIGTERM, runner.done.set)
+            except Exception:
+                pass
+            try:
+                loop.run_until_complete(runner.run())
+            finally:
+                loop.close()
+        else:
+            asyncio.run(runner.run())
+    except ValueError as e:
+        sys.stderr.write("node: %s\n" % e)
+        return 2
+    except OSError as e:
+        # e.g. the --listen port is in use or the address is not ours
+        sys.stderr.write("node: %s\n" % (_os_error_text(e),))
+        return 1
+    except KeyboardInterrupt:
+        return 130
     return 0
+
+
+def _pollable(f):
+    """True when f is a pipe, socket or terminal (what asyncio's pipe transport can poll)."""
+    import os
+    import stat
+    try:
+        mode = os.fstat(f.fileno()).st_mode
+    except (OSError, ValueError, AttributeError):
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or f.isatty()
+
+
+def _os_error_text(e):
+    msg = getattr(e, "strerror", None) or str(e)
+    errno = e.args[0] if e.args and isinstance(e.args[0], int) else None
+    if errno in (98, 48):  # EADDRINUSE (Linux, BSD)
+        return "cannot listen: address already in use"
+    if errno in (99, 49):  # EADDRNOTAVAIL
+        return "cannot listen: address not available on this host"
+    return "cannot start: %s" % msg
