@@ -72,7 +72,7 @@ class Mosquitto:
             lines.append("allow_anonymous true")
         lines += ["log_dest stderr",
                  "log_type error", "log_type warning", "log_type notice",
-                 "max_queued_messages 100000", "max_inflight_messages 0"]
+                 "max_queued_messages 100000"]
         if self.persistence:
             lines += ["persistence true", "persistence_location %s/" % self.dir, "autosave_interval 0"]
         else:

@@ -268,3 +268,40 @@ def test_broker_that_stops_acknowledging_is_left_and_readings_resent():
                 M.PUBACK_TIMEOUT_S = saved
                 await b.close()
     asyncio.run(asyncio.wait_for(body(), 60))
+
+
+def test_broker_receive_maximum_bounds_the_window():
+    """MQTT 5: a broker announcing Receive Maximum 4 never has more than 4 of our QoS 1 publishes
+    unacknowledged (paho does not apply it; the bridge does), and every reading still goes out."""
+    async def body():
+        with Mosquitto(listener_lines=["max_inflight_messages 4"]) as mq:
+            gw = _Gateway()
+            b = _bridge(gw, {"url": mq.url})
+            b.start()
+            try:
+                await gw.wait("mqtt:connected")
+                assert b._window == 3 and b._client._client._max_inflight_messages == 4
+                dev = next(iter(gw.devices))
+                frm = PeerId.from_string(dev).to_bytes()
+                peak = 0
+                async with aiomqtt.Client("127.0.0.1", mq.port, protocol=aiomqtt.ProtocolVersion.V5) as c:
+                    await c.subscribe("p/sensors/readings/+", qos=1)
+                    for i in range(200):
+                        b.on_gossip("sensors/readings", {"from": frm, "seqno": i.to_bytes(2, "big"),
+                                                         "data": cbor2.dumps({"seq": i})}, True, dev)
+                        peak = max(peak, len(b.inflight))
+                    got = []
+
+                    async def collect():
+                        async for m in c.messages:
+                            got.append(json.loads(m.payload)["data"]["seq"])
+                            peak_now = len(b.inflight)
+                            assert peak_now <= 3
+                            if len(got) == 200:
+                                return
+                    await asyncio.wait_for(collect(), WAIT_S)
+                assert got == list(range(200)) and peak <= 3
+                assert not gw.named("mqtt:disconnected")
+            finally:
+                await b.close()
+    asyncio.run(asyncio.wait_for(body(), 60))

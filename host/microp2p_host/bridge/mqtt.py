@@ -57,8 +57,9 @@ BUFFER_MAX = 10000          # readings waiting for the broker (config buffer_max
 BUFFER_MAX_LIMIT = 1000000
 DEDUPE_MAX = 16384          # (from, seqno) pairs remembered to publish each message once (~3 MB;
                             # the router's seen cache already drops copies within its TTL)
-INFLIGHT_MAX = 48           # QoS 1 publishes awaiting their PUBACK at once (aiomqtt and paho
-                            # walk their pending lists per publish: a larger window costs CPU)
+INFLIGHT_MAX = 48           # QoS 1 readings awaiting their PUBACK at once (aiomqtt and paho walk
+                            # their pending lists per publish: a larger window costs CPU); never
+                            # more than the broker's MQTT 5 Receive Maximum (paho ignores it)
 COMMAND_MAX_BYTES = 1024    # an MQTT command payload larger than this is rejected unread
 INCOMING_MAX = 1024         # MQTT messages queued in the client before we read them
 COMMAND_BURST = 20          # commands from MQTT to gossip: a burst of this many, then ...
@@ -406,6 +407,7 @@ class MqttBridge:
         self._send_failed = False
         self._cmd_tokens = float(COMMAND_BURST)
         self._last_ack = 0.0
+        self._window = INFLIGHT_MAX            # readings in flight at once: min(INFLIGHT_MAX, Receive Maximum)
         self._cmd_refill_at = time.monotonic()
         self._stopping = False
         self._task = None
@@ -462,7 +464,7 @@ class MqttBridge:
             self._report_drops()
         self.outbox.append(entry)
         self.counters["queued"] += 1
-        if self._pc is not None and len(self.inflight) < INFLIGHT_MAX:
+        if self._pc is not None and len(self.inflight) < self._window:
             self._pump()
         else:
             self._wake.set()
@@ -588,9 +590,24 @@ class MqttBridge:
             timeout=CONNECT_TIMEOUT_S, tls_params=tls,
             will=aiomqtt.Will(self.gw_status_topic, self._gateway_status("offline", "connection lost"), 1, True,
                               will_props),
-            max_inflight_messages=INFLIGHT_MAX, max_queued_incoming_messages=INCOMING_MAX)
+            max_inflight_messages=INFLIGHT_MAX + STATUS_BATCH, max_queued_incoming_messages=INCOMING_MAX)
         client.pending_calls_threshold = INFLIGHT_MAX + STATUS_BATCH + 16  # no warning spam
-        client._client.disable_logger()   # paho's own lines: none (no cost per packet, nothing to leak)
+        pc = client._client
+        pc.disable_logger()   # paho's own lines: none (no cost per packet, nothing to leak)
+        orig_connect = pc.on_connect
+
+        def on_connect(c, userdata, flags, reason_code, properties=None):
+            # MQTT 5: the broker's Receive Maximum bounds what may be unacknowledged at once (all
+            # QoS > 0 publishes); paho does not apply it, so the bridge does
+            rm = getattr(properties, "ReceiveMaximum", None) if properties is not None else None
+            rm = rm if isinstance(rm, int) and rm > 0 else 65535
+            self._window = max(1, min(INFLIGHT_MAX, rm - 1 if rm > 1 else 1))
+            # paho refuses to change its own bound once connected; at CONNACK nothing is in
+            # flight yet, so its field is set directly (paho-mqtt 2.x)
+            if hasattr(c, "_max_inflight_messages"):
+                c._max_inflight_messages = min(rm, INFLIGHT_MAX + STATUS_BATCH)
+            orig_connect(c, userdata, flags, reason_code, properties)
+        pc.on_connect = on_connect
         return client
 
     async def _run(self):
@@ -698,7 +715,7 @@ class MqttBridge:
                         counters["brokerRefused"] += 1   # PUBACK with a failure reason: not retried
                     else:
                         counters["published"] += 1
-                if outbox and len(inflight) < INFLIGHT_MAX:
+                if outbox and len(inflight) < self._window:
                     await asyncio.sleep(0)   # let the socket writer and reader run
                     continue
                 ack_ev.clear()
@@ -722,7 +739,8 @@ class MqttBridge:
         import paho.mqtt.client as paho
         outbox, inflight = self.outbox, self.inflight
         qos, props = self.config.qos, self._props
-        while outbox and len(inflight) < INFLIGHT_MAX:
+        window = self._window
+        while outbox and len(inflight) < window:
             e = outbox.popleft()
             info = pc.publish(e.topic, e.payload, qos, False, props)
             if info.rc != paho.MQTT_ERR_SUCCESS:
