@@ -139,7 +139,8 @@ def build(board, out_dir, firmware_dir=FIRMWARE_DIR, optimize=None, log=None):
 # ---- provision ---------------------------------------------------------------------------------
 
 def device_config(board, gateway=None, link=None, serial_port=None, baud=None, interval_ms=None,
-                  topic=None, command_topic=None, sensor=None, wifi_ssid=None, wifi_password=None):
+                  topic=None, command_topic=None, sensor=None, wifi_ssid=None, wifi_password=None,
+                  command_from=None):
     """The sensor app's config.json for a board (see firmware/sensor_node/app.py)."""
     link = link or board.get("link") or "tcp"
     uart = board.get("uart") or {}
@@ -162,7 +163,40 @@ def device_config(board, gateway=None, link=None, serial_port=None, baud=None, i
             cfg["uart_pins"] = pins
     if wifi_ssid:
         cfg["wifi"] = {"ssid": wifi_ssid, "password": wifi_password or ""}
+    if command_from:
+        # the gateway always may command its devices; these peers may too ("*": anyone)
+        gw_id = _gateway_peer(gateway) if gateway else None
+        cfg["command_from"] = ([gw_id] if gw_id else []) + [p for p in command_from if p != gw_id]
     return cfg
+
+
+def _gateway_peer(gateway):
+    from microp2p.codec.multiaddr import Multiaddr
+    return Multiaddr.from_string(gateway).value_for("p2p")
+
+
+def check_gateway_addr(text):
+    """The gateway multiaddr a device dials: it must parse and end in /p2p/GATEWAY_ID."""
+    from microp2p.codec.multiaddr import Multiaddr
+    from microp2p.errors import MicroP2PError
+    try:
+        m = Multiaddr.from_string(text)
+    except MicroP2PError as e:
+        raise ToolError("--gateway %s: not a multiaddr (%s)" % (text, e))
+    if m.value_for("p2p") is None:
+        raise ToolError("--gateway %s: must end in /p2p/GATEWAY_ID (the device checks who it dials)" % text)
+    return str(m)
+
+
+def check_peer_id(text, what):
+    from microp2p.identity.peerid import PeerId
+    from microp2p.errors import MicroP2PError
+    if text == "*":
+        return text
+    try:
+        return str(PeerId.from_string(text))
+    except MicroP2PError as e:
+        raise ToolError("%s %s: not a peer ID (%s)" % (what, text, e))
 
 
 def provision(board, out_dir, write_key_file, **kw):
@@ -178,7 +212,10 @@ def provision(board, out_dir, write_key_file, **kw):
         raise ToolError("%s already exists; refusing to overwrite a provisioned device" % cfg_path)
     key = keys.Ed25519PrivateKey.generate()
     write_key_file(key_path, key)
-    with open(cfg_path, "w") as f:
+    # 0600: the config may hold a Wi-Fi password
+    fd = os.open(cfg_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        os.fchmod(f.fileno(), 0o600)
         json.dump(cfg, f, indent=1, sort_keys=True)
         f.write("\n")
     return str(PeerId.from_public_key(key.public_key)), cfg
@@ -357,6 +394,8 @@ def add_provision_args(p):
     p.add_argument("--adc-pin", type=int, help="with --sensor adc")
     p.add_argument("--wifi-ssid")
     p.add_argument("--wifi-password")
+    p.add_argument("--command-from", action="append", metavar="PEER_ID",
+                   help="a peer (besides the gateway) whose signed commands the device obeys; repeat; '*' = anyone")
 
 
 def run_provision(args):
@@ -370,10 +409,13 @@ def run_provision(args):
             if args.adc_pin is None:
                 raise ToolError("--sensor adc needs --adc-pin")
             sensor["pin"] = args.adc_pin
-    peer, cfg = provision(board, args.out, write_key_file, gateway=args.gateway, link=args.link,
+    gateway = check_gateway_addr(args.gateway) if args.gateway else None
+    command_from = [check_peer_id(p, "--command-from") for p in (args.command_from or [])]
+    peer, cfg = provision(board, args.out, write_key_file, gateway=gateway, link=args.link,
                           serial_port=args.serial_port, baud=args.baud, interval_ms=args.interval_ms,
                           topic=args.topic, command_topic=args.command_topic, sensor=sensor,
-                          wifi_ssid=args.wifi_ssid, wifi_password=args.wifi_password)
+                          wifi_ssid=args.wifi_ssid, wifi_password=args.wifi_password,
+                          command_from=command_from)
     if "gateway" not in cfg:
         print("microp2p: no --gateway given: add \"gateway\" to %s before deploying" %
               os.path.join(args.out, CONFIG_NAME), file=sys.stderr)
