@@ -280,7 +280,7 @@ class Fleet:
     def __init__(self, n_tcp=2, n_serial=0, workdir=None, js=False, baud=DEFAULT_BAUD,
                  interval_ms=DEFAULT_INTERVAL_MS, error_rate=0.0, seed=1, device_heap=DEFAULT_DEVICE_HEAP,
                  device_module="sensor_node", device_script=None, queue_max=64, extra_devices=(),
-                 gateway_args=(), stats_interval_s=5.0, mqtt=None, log=None):
+                 gateway_args=(), gateway_toml=(), stats_interval_s=5.0, mqtt=None, log=None):
         self.n_tcp = n_tcp
         self.n_serial = n_serial
         self._own_dir = workdir is None
@@ -297,6 +297,7 @@ class Fleet:
         # extra devices: dicts {name, link: "tcp", admitted: bool, config: {...}} (tests)
         self.extra_devices = list(extra_devices)
         self.gateway_args = list(gateway_args)
+        self.gateway_toml = list(gateway_toml)   # extra [gateway] lines (tests)
         self.stats_interval_s = stats_interval_s
         self.mqtt = mqtt          # the gateway's [mqtt] section (a dict of TOML values) or None
         self.log = log or (lambda msg: None)
@@ -399,7 +400,7 @@ class Fleet:
                  '[devices]', 'listen = ["/ip4/127.0.0.1/tcp/0"]',
                  'allow = [' + ", ".join('{id = %s, name = %s}' % (q(p), q(n)) for p, n in allow) + ']', '',
                  '[pubsub]', 'topics = [%s, %s]' % (q(READINGS_TOPIC), q(COMMANDS_TOPIC)), '',
-                 '[gateway]', 'stats_interval_s = %s' % self.stats_interval_s, '']
+                 '[gateway]', 'stats_interval_s = %s' % self.stats_interval_s] + list(self.gateway_toml) + ['']
         if self.mqtt:
             lines += ['[mqtt]'] + ['%s = %s' % (k, q(v)) for k, v in self.mqtt.items()] + ['']
         for name, line in self.lines:

@@ -50,12 +50,37 @@ MAX_ALLOW = 100000               # allow-list entries
 MAX_DEVICE_NAME = 64
 TABLE_ROWS_MAX = 60              # rows drawn in the live table (the rest is summarised)
 MESSAGE_SUMMARY_BYTES = 32       # data bytes shown (hex) in a gossip:message summary
+MAX_CONFIG_BYTES = 4 << 20       # a gateway config larger than this is refused
 MAX_CONNECTIONS = 1024           # devices + network peers (the node's default, 128, is a peer's)
 MAX_PENDING_UPGRADES = 64        # connections in handshake at once (a fleet reconnecting together)
 
 
-class ConfigError(Exception):
-    pass
+from microp2p_host.config import ConfigError, check as check_schema, Str, Num, Bool, List, Table, AnyOf
+
+LOG_LEVELS = ("error", "warning", "info", "debug")
+
+
+def config_schema():
+    """Every section and key the gateway config may hold, with its type (docs: README, [gateway])."""
+    from microp2p_host.bridge import mqtt as mqtt_bridge
+    addrs = List(Str(max_len=1024), max_items=64)
+    return {
+        "identity": {"key_file": Str()},
+        "network": {"listen": addrs, "bootstrap": addrs},
+        "devices": {"listen": addrs,
+                    "allow": List(AnyOf(Str(max_len=128), Table({"id": Str(max_len=128), "name": Str(max_len=MAX_DEVICE_NAME)},
+                                                                 required=("id",))), max_items=MAX_ALLOW)},
+        "serial": List(Table({"path": Str(), "fd": Num(min=0, integer=True), "baud": Num(min=1, max=10000000, integer=True),
+                              "throttle": Bool(), "name": Str(max_len=MAX_DEVICE_NAME)}), max_items=64),
+        "pubsub": {"topics": List(Str(max_len=256), max_items=256)},
+        "gateway": {"stats_interval_s": Num(min=0), "table_interval_s": Num(min=0.05), "message_events": Bool(),
+                    "bootstrap_max_attempts": Num(min=1, integer=True), "max_connections": Num(min=1, max=100000, integer=True),
+                    "max_pending_upgrades": Num(min=1, max=10000, integer=True), "metrics": Str(max_len=300),
+                    "log_level": Str(choices=LOG_LEVELS)},
+        "mqtt": mqtt_bridge.schema(),
+        "dht": {"mode": Str(choices=("server", "client")), "bootstrap": addrs, "protocol": Str(max_len=256),
+                "rendezvous_interval_s": Num(min=0.001)},
+    }
 
 
 def _as_list(v, what):
@@ -85,6 +110,8 @@ class GatewayConfig:
         self.bootstrap_max_attempts = BOOTSTRAP_MAX_ATTEMPTS
         self.max_connections = MAX_CONNECTIONS
         self.max_pending_upgrades = MAX_PENDING_UPGRADES
+        self.metrics = None      # "HOST:PORT" of the Prometheus endpoint
+        self.log_level = "warning"
         self.mqtt = None         # bridge.mqtt.MqttConfig when there is an [mqtt] section
         self.dht_mode = None     # "server" / "client" with a [dht] section
         self.dht_bootstrap = []
@@ -95,9 +122,17 @@ class GatewayConfig:
     def load(cls, path):
         with open(path, "rb") as f:
             try:
-                data = tomllib.load(f)
-            except tomllib.TOMLDecodeError as e:
-                raise ConfigError("%s: %s" % (path, e))
+                text = f.read(MAX_CONFIG_BYTES + 1)
+            except OSError as e:
+                raise ConfigError("%s: %s" % (path, e.strerror or e))
+        if len(text) > MAX_CONFIG_BYTES:
+            raise ConfigError("%s: over %d bytes" % (path, MAX_CONFIG_BYTES))
+        try:
+            text = text.decode("utf-8")
+            data = tomllib.loads(text)
+        except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+            raise ConfigError("%s: %s" % (path, e))
+        check_schema(data, config_schema(), text, path)
         return cls.from_dict(data, os.path.dirname(os.path.abspath(path)))
 
     @classmethod
@@ -141,6 +176,14 @@ class GatewayConfig:
         c.bootstrap_max_attempts = int(gw.get("bootstrap_max_attempts", c.bootstrap_max_attempts))
         c.max_connections = int(gw.get("max_connections", c.max_connections))
         c.max_pending_upgrades = int(gw.get("max_pending_upgrades", c.max_pending_upgrades))
+        c.metrics = gw.get("metrics")
+        if c.metrics:
+            from microp2p_host.metrics import parse_listen
+            try:
+                parse_listen(c.metrics)
+            except ValueError as e:
+                raise ConfigError("gateway.metrics: %s" % e)
+        c.log_level = gw.get("log_level", "warning")
         if "mqtt" in d:
             from microp2p_host.bridge.mqtt import MqttConfig, MqttConfigError
             try:
@@ -233,7 +276,10 @@ class Gateway:
         self.key = key or load_or_create_key(config.key_file)
         self.out = out if out is not None else sys.stdout
         self.err = err if err is not None else sys.stderr
-        self.live = table is None and hasattr(self.err, "isatty") and self.err.isatty()
+        # Redraw live only when stderr is a terminal and stdout is not the same terminal: a
+        # clear-screen there would wipe the JSON event lines.
+        self.live = (table is None and hasattr(self.err, "isatty") and self.err.isatty()
+                     and not (hasattr(self.out, "isatty") and self.out.isatty()))
         self.table = table if table is not None else self.live
         self.devices = {}                       # peer id text -> DeviceState
         for pid, name in config.allow.items():
@@ -258,6 +304,8 @@ class Gateway:
         self._stop = asyncio.Event()
         self.started_at = None
         self.verbose = False
+        self.log_level = config.log_level
+        self.metrics_server = None
         self._device_ports = set()
         self.bridge = None                      # the MQTT bridge ([mqtt])
 
@@ -272,10 +320,15 @@ class Gateway:
         except (OSError, ValueError):
             pass  # a closed stdout must not take the gateway down
 
-    def log(self, msg):
-        """A diagnostic line on stderr (with --verbose)."""
-        if self.verbose:
-            self.err.write("gateway: %s\n" % msg)
+    def log(self, msg, level="debug"):
+        """A diagnostic line on stderr when level is at or above the configured log level
+        (--log-level / [gateway] log_level; --verbose = debug)."""
+        want = "debug" if self.verbose else self.log_level
+        if LOG_LEVELS.index(level) <= LOG_LEVELS.index(want):
+            try:
+                self.err.write("gateway %s: %s\n" % (level, msg))
+            except (OSError, ValueError):
+                pass
 
     _log = log
 
@@ -385,6 +438,10 @@ class Gateway:
             self.bridge.start()
             prev = getattr(self, "metrics_extra", None)   # the Prometheus endpoint reads these too
             self.metrics_extra = lambda: [*(prev() if prev else ()), *self.bridge.metrics_families()]
+        if self.config.metrics:
+            from microp2p_host import metrics
+            self.metrics_server, _, port = metrics.serve(self, self.config.metrics)
+            self.metrics_port = port
         net_addrs = []
         for a in self.config.network_listen:
             net_addrs.append(await node.listen(a))
@@ -548,6 +605,10 @@ class Gateway:
             t.cancel()
         for p in list(self.serial_ports):
             p.close()
+        if self.metrics_server is not None:
+            self.metrics_server.shutdown()
+            self.metrics_server.server_close()
+            self.metrics_server = None
         if self.bridge is not None:
             await self.bridge.close()   # statuses offline, then a clean MQTT disconnect
         if self.pubsub is not None:
@@ -595,7 +656,9 @@ def render_table(devices, gateway_id, network_peers, messages):
 # ---- CLI -------------------------------------------------------------------------------------
 
 def add_args(p):
-    p.add_argument("--config", required=True, metavar="FILE", help="gateway config (TOML)")
+    p.add_argument("--config", metavar="FILE", help="gateway config (TOML)")
+    p.add_argument("--check", metavar="FILE", help="validate a config file and exit (0: usable)")
+    p.add_argument("--log-level", choices=LOG_LEVELS, help="diagnostics on stderr (default: the config's, else warning)")
     p.add_argument("--table", action="store_true", help="print the device table periodically on stderr "
                    "(it is drawn live anyway when stderr is a terminal)")
     p.add_argument("--no-table", action="store_true", help="never draw the device table")
@@ -604,10 +667,20 @@ def add_args(p):
 
 def run(args):
     from microp2p_host.keyfile import CliError
+    path = args.check or args.config
+    if not path:
+        raise CliError("gateway: give --config FILE (or --check FILE)")
     try:
-        config = GatewayConfig.load(args.config)
+        config = GatewayConfig.load(path)
     except (OSError, ConfigError) as e:
         raise CliError("gateway config: %s" % e)
+    if args.check:
+        print("%s: ok (%d devices allowed; listen: network %s, devices %s, %d serial ports%s%s)" % (
+            path, len(config.allow), config.network_listen or "-", config.device_listen or "-", len(config.serial),
+            "; mqtt" if config.mqtt else "", "; dht %s" % config.dht_mode if getattr(config, "dht_mode", None) else ""))
+        return 0
+    if args.log_level:
+        config.log_level = args.log_level
     table = False if args.no_table else (True if args.table else None)
 
     async def main():

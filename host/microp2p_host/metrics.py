@@ -24,13 +24,28 @@ def parse_listen(text):
     return host.strip("[]"), int(port)
 
 
+SCRAPE_TIMEOUT_S = 5.0       # a scrape waits at most this long for the gateway's loop
+
+
 class GatewayCollector:
-    def __init__(self, gateway):
+    """Reads the gateway on its own event loop (the HTTP server runs in a thread): a snapshot of
+    stats and the device table is taken there, so no table changes under a scrape."""
+
+    def __init__(self, gateway, loop):
         self.gateway = gateway
+        self.loop = loop
+
+    def _snapshot(self):
+        gw = self.gateway
+        devs = [(d.peer, d.name, d.msgs_in, d.msgs_out, d.refusals) for d in gw.devices.values()]
+        extra = getattr(gw, "metrics_extra", None)
+        return gw.stats(), devs, list(extra()) if extra is not None else []
 
     def collect(self):
-        gw = self.gateway
-        s = gw.stats()
+        import asyncio
+        async def snap():
+            return self._snapshot()
+        s, devs, extra = asyncio.run_coroutine_threadsafe(snap(), self.loop).result(SCRAPE_TIMEOUT_S)
         g = GaugeMetricFamily("microp2p_devices", "Devices on the allow-list, by state", labels=["state"])
         g.add_metric(["connected"], s["devicesConnected"])
         g.add_metric(["known"], s["devicesKnown"])
@@ -43,12 +58,10 @@ class GatewayCollector:
         msgs = CounterMetricFamily("microp2p_device_messages", "Gossip messages from / to each device",
                                    labels=["peer", "name", "direction"])
         refusals = CounterMetricFamily("microp2p_device_refusals", "Refused connections per device", labels=["peer", "name"])
-        for i, dev in enumerate(gw.devices.values()):
-            if i >= MAX_LABELLED_DEVICES:
-                break
-            msgs.add_metric([dev.peer, dev.name or "", "in"], dev.msgs_in)
-            msgs.add_metric([dev.peer, dev.name or "", "out"], dev.msgs_out)
-            refusals.add_metric([dev.peer, dev.name or ""], dev.refusals)
+        for peer, name, m_in, m_out, refused in devs[:MAX_LABELLED_DEVICES]:
+            msgs.add_metric([peer, name or "", "in"], m_in)
+            msgs.add_metric([peer, name or "", "out"], m_out)
+            refusals.add_metric([peer, name or ""], refused)
         yield msgs
         yield refusals
         router = CounterMetricFamily("microp2p_router_events", "Pubsub router counters (drops, rejects, ...)", labels=["kind"])
@@ -56,10 +69,8 @@ class GatewayCollector:
             if isinstance(v, (int, float)):
                 router.add_metric([str(k)], v)
         yield router
-        extra = getattr(gw, "metrics_extra", None)
-        if extra is not None:
-            for family in extra():
-                yield family
+        for family in extra:
+            yield family
         yield GaugeMetricFamily("microp2p_process_rss_bytes", "Resident memory of the gateway", value=s["rssKb"] * 1024)
         yield CounterMetricFamily("microp2p_process_cpu_seconds", "CPU time of the gateway", value=s["cpuS"])
 
@@ -68,6 +79,7 @@ def serve(gateway, listen):
     """Start the HTTP endpoint in a background thread; returns (server, thread, port)."""
     host, port = parse_listen(listen)
     registry = CollectorRegistry()
-    registry.register(GatewayCollector(gateway))
+    import asyncio
+    registry.register(GatewayCollector(gateway, asyncio.get_running_loop()))
     server, thread = start_http_server(port, addr=host, registry=registry)
     return server, thread, server.server_port
