@@ -214,8 +214,17 @@ class SensorApp:
             except Exception as e:  # refused, unreachable, handshake timeout, wrong peer...
                 backoff = await self._backoff(backoff, "%s: %s" % (type(e).__name__, e))
                 continue
-            backoff = INITIAL_BACKOFF_MS
-            await self._hold(conn)
+            backoff = await self._after_hold(conn, backoff)
+
+    async def _after_hold(self, conn, backoff):
+        """Hold a connection; after it ends, the backoff for the next dial: reset when the link
+        served us, grown (and waited) when the gateway refused us and said why."""
+        await self._hold(conn)
+        if conn.refusal is None:
+            return INITIAL_BACKOFF_MS
+        self.emit(E.REFUSED, {"reason": conn.refusal, "retry_ms": backoff})
+        await _sleep_ms(backoff)
+        return min(backoff * 2, self.cfg["max_backoff_ms"])
 
     async def _serial_loop(self):
         from microp2p.io import serial
@@ -232,8 +241,7 @@ class SensorApp:
                     sconn.close()
                     backoff = await self._backoff(backoff, "%s: %s" % (type(e).__name__, e))
                     continue
-                backoff = INITIAL_BACKOFF_MS
-                await self._hold(conn)
+                backoff = await self._after_hold(conn, backoff)
         finally:
             port.close()
 

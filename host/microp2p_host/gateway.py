@@ -334,7 +334,10 @@ class Gateway:
 
     # ---- admission and connection bookkeeping ------------------------------------------------
     def admit_device(self, peer):
-        return str(peer) in self.config.allow
+        """True for an allow-listed device; otherwise the reason the device is told (and logs)."""
+        if str(peer) in self.config.allow:
+            return True
+        return "not admitted: add %s to [devices] allow in the gateway config" % peer
 
     def _on_node_event(self, name, f):
         if name == "connection:open":

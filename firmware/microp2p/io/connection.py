@@ -167,6 +167,8 @@ class Connection:
         self.closed = False
         self.identified = None
         self.ping_streams = 0  # inbound ping streams open now (capped per the ping spec)
+        self.refusal = None    # the reason the remote gave when it refused us (node.REFUSED)
+        self.accept_streams = True
         self._out = []
         self._out_bytes = 0
         self._out_event = asyncio.Event()
@@ -222,6 +224,9 @@ class Connection:
         elif kind == "stream_opened":
             st = Stream(self, ev[1])
             self.streams[ev[1]] = st
+            if not self.accept_streams:   # a refused connection only carries its reason
+                st.reset()
+                return
             self.node.spawn(self.node.serve_stream(self, st))
         elif kind == "stream_eof":
             st = self.streams.get(ev[1])

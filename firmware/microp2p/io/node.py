@@ -31,6 +31,12 @@ from microp2p.io.ping import PingService
 from microp2p.io.profile import Profile
 
 STOP_TIMEOUT_MS = 1000        # how long stop() waits for connections to flush their GoAway
+# Refusals that say why: a listener whose admit() answers with a reason opens this stream on the
+# refused connection, writes the reason (UTF-8, at most REFUSAL_MAX bytes) and closes; the peer's
+# node reports it as a "connection:refused-by-peer" event and keeps it on conn.refusal.
+REFUSED = "/microp2p/refused/1.0.0"
+REFUSAL_MAX = 256
+REFUSE_TIMEOUT_MS = 1000      # how long a refused connection may stay open to carry its reason
 
 
 class Node:
@@ -58,6 +64,7 @@ class Node:
         self.noise_static = (sp, sig, crypto.x25519_public(sp))
         self.identify = IdentifyService(self)
         self.pinger = PingService(self)
+        self.handle(REFUSED, self._on_refusal)
 
     # ---- plumbing ---------------------------------------------------------------------------
     def emit(self, name, fields):
@@ -121,8 +128,9 @@ class Node:
     # ---- listen / dial -----------------------------------------------------------------------
     async def listen(self, maddr, admit=None, advertise=True):
         """Listen on a TCP multiaddr; returns the bound address (the real port for /tcp/0).
-        admit(peer_id) -> bool, when given, is asked after the handshake (the earliest moment
-        the remote's identity is proven); False closes it. advertise=False keeps the address
+        admit(peer_id) -> True | False | "reason", when given, is asked after the handshake (the
+        earliest moment the remote's identity is proven); False closes it, a reason is told to
+        the peer first (REFUSED) so it can say why and back off. advertise=False keeps the address
         out of identify (e.g. a gateway's device port)."""
         if isinstance(maddr, str):
             maddr = Multiaddr.from_string(maddr)
@@ -196,9 +204,13 @@ class Node:
         self._pending_upgrades += 1
         try:
             await asyncio.wait_for(conn.upgrade(expected), self.profile.handshake_timeout_ms / 1000)
-            if admit is not None and not admit(conn.remote_peer):
-                self.emit(E.CONNECTION_REFUSED, {"peer": str(conn.remote_peer), "reason": "not admitted",
+            verdict = True if admit is None else admit(conn.remote_peer)
+            if verdict is not True:
+                reason = verdict if isinstance(verdict, str) and verdict else "not admitted"
+                self.emit(E.CONNECTION_REFUSED, {"peer": str(conn.remote_peer), "reason": reason,
                                                  "addr": str(conn.remote_addr) if conn.remote_addr else None})
+                if isinstance(verdict, str) and verdict:
+                    await self._tell_refusal(conn, verdict)
                 raise AuthError("peer %s not admitted" % conn.remote_peer)
         except Exception as e:
             self._pending_upgrades -= 1
@@ -226,6 +238,33 @@ class Node:
                 fn(conn, True)
             except Exception as e:
                 print_exc(e)
+
+    async def _tell_refusal(self, conn, reason):
+        """Carry the reason to a refused peer on its own stream (bounded in time), then close."""
+        conn.accept_streams = False
+        conn.start()
+        try:
+            st = await asyncio.wait_for(conn.new_stream([REFUSED]), REFUSE_TIMEOUT_MS / 1000)
+            await st.write(reason.encode()[:REFUSAL_MAX])
+            await st.close()
+            await asyncio.wait_for(st.read(1), REFUSE_TIMEOUT_MS / 1000)  # the peer's EOF: it has read it
+        except (ProtocolError, OSError, EOFError, StreamReset, TimeoutError) as e:
+            self.log("refusal to %s not delivered: %s %s" % (conn.remote_peer, type(e).__name__, e))
+        conn.close()
+        try:
+            await asyncio.wait_for(conn.closed_event.wait(), REFUSE_TIMEOUT_MS / 1000)
+        except TimeoutError:
+            pass
+
+    async def _on_refusal(self, st):
+        data = await st.read_all(REFUSAL_MAX)
+        await st.close()
+        try:
+            reason = data.decode()
+        except UnicodeError:
+            reason = repr(bytes(data))
+        st.conn.refusal = reason
+        self.emit(E.CONNECTION_REFUSED_BY_PEER, {"peer": str(st.conn.remote_peer), "reason": reason})
 
     def forget_connection(self, conn):
         """Called by a Connection once it has closed."""
