@@ -405,40 +405,61 @@ class SensorApp:
             return
         frm = msg.get("from")
         sender = str(PeerId.from_bytes(frm)) if frm else None
-        if "*" not in self.command_from and sender not in self.command_from:
-            self.emit(E.COMMAND_REJECTED, {"from": sender, "reason": "sender not allowed"})
-            return
         try:
             cmd = cbor.decode(msg.get("data", b""))
         except ProtocolError as e:
-            self.emit(E.COMMAND_REJECTED, {"from": sender, "reason": "bad cbor: %s" % e})
+            cmd = "bad cbor: %s" % e
+        if isinstance(cmd, dict):
+            if "ack" in cmd:
+                return  # another device's answer to a command
+            to = cmd.get("to", "*")
+            if to != "*" and to != self.peer_id:
+                return  # for another device
+        if "*" not in self.command_from and sender not in self.command_from:
+            self.reject(cmd, sender, "sender not allowed: add %s to the device's command_from" % sender)
+        elif not isinstance(cmd, dict):
+            self.reject(None, sender, cmd if isinstance(cmd, str) else "not a map")
+        else:
+            self.command(cmd, sender)
+
+    def reject(self, cmd, sender, reason):
+        self.emit(E.COMMAND_REJECTED, {"from": sender, "reason": reason})
+        self._ack(cmd, sender, reason)
+
+    def _ack(self, cmd, sender, reason=None):
+        """Answer a command on the command topic, signed by us: {"ack": name, "dev": our id,
+        "to": the commander, "ok": bool[, "reason": why not]} (docs/formats.md)."""
+        if self.pubsub is None or not self._ready():
             return
-        if not isinstance(cmd, dict):
-            self.emit(E.COMMAND_REJECTED, {"from": sender, "reason": "not a map"})
-            return
-        to = cmd.get("to", "*")
-        if to != "*" and to != self.peer_id:
-            return  # for another device
-        self.command(cmd, sender)
+        a = {"ack": cmd.get("cmd") if isinstance(cmd, dict) else None, "dev": self.peer_id, "to": sender,
+             "ok": reason is None}
+        if reason is not None:
+            a["reason"] = reason
+        try:
+            self.pubsub.publish(self.cfg["command_topic"], cbor.encode(a))
+        except ProtocolError:
+            pass
 
     def command(self, cmd, sender=None):
         name = cmd.get("cmd")
         if name == "interval":
             ms = cmd.get("ms")
             if not isinstance(ms, int) or ms is True or ms is False or not MIN_INTERVAL_MS <= ms <= MAX_INTERVAL_MS:
-                self.emit(E.COMMAND_REJECTED, {"from": sender, "reason": "interval ms out of range"})
+                self.reject(cmd, sender, "interval ms out of range")
                 return
             self.interval_ms = ms
             # the next reading comes one new interval after the latest one
             self._next_at = ticks_add(ticks_ms(), ms)
             self._wake.set()
             self.emit(E.COMMAND, {"cmd": "interval", "ms": ms, "from": sender})
+            self._ack(cmd, sender)
         elif name == "ping":
             self._ping_pending = True
             self._wake.set()
             self.emit(E.COMMAND, {"cmd": "ping", "from": sender})
+            self._ack(cmd, sender)
         else:
-            self.emit(E.COMMAND_REJECTED, {"from": sender, "reason": "unknown command %r" % (name,)})
+            self.reject(cmd, sender, "unknown command %r" % (name,))
 
 
 def run(config_path):

@@ -130,6 +130,16 @@ def run_gateway(args):
     return gateway.run(args)
 
 
+def add_command_args(p):
+    from microp2p_host import command
+    command.add_args(p)
+
+
+def run_command(args):
+    from microp2p_host import command
+    return command.run(args)
+
+
 def add_watch_args(p):
     from microp2p_host import watch
     watch.add_args(p)
@@ -180,6 +190,8 @@ COMMANDS = [
     ("ping", "ping a peer over /ipfs/ping/1.0.0 and print RTTs", add_ping_args, run_ping),
     ("gateway", "run the gateway between devices (TCP, serial) and the libp2p network",
      add_gateway_args, run_gateway),
+    ("command", "sign and send a command to the devices; report which accepted it",
+     add_command_args, run_command),
     ("watch", "print decoded, signature-checked sensor readings from a peer or gateway",
      add_watch_args, run_watch),
     ("emulate", "run an emulated fleet: MicroPython devices + gateway (+ a js-libp2p subscriber)",

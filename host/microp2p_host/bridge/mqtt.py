@@ -60,7 +60,7 @@ DEDUPE_MAX = 16384          # (from, seqno) pairs remembered to publish each mes
 INFLIGHT_MAX = 48           # QoS 1 readings awaiting their PUBACK at once (aiomqtt and paho walk
                             # their pending lists per publish: a larger window costs CPU); never
                             # more than the broker's MQTT 5 Receive Maximum (paho ignores it)
-COMMAND_MAX_BYTES = 1024    # an MQTT command payload larger than this is rejected unread
+from microp2p_host.commands import COMMAND_MAX_BYTES  # noqa: E402  an MQTT command payload larger than this is rejected unread
 INCOMING_MAX = 1024         # MQTT messages queued in the client before we read them
 COMMAND_BURST = 20          # commands from MQTT to gossip: a burst of this many, then ...
 COMMAND_RATE_PER_S = 10.0   # ... this many per second (a flood must not swamp the devices' small queues)
@@ -77,8 +77,7 @@ MAX_TOPICS = 64
 MAX_TOPIC_LEN = 256
 MAX_CREDENTIAL_LEN = 1024
 ORIGIN_PROPERTY = "microp2p-origin"   # MQTT 5 user property on everything a bridge publishes
-MIN_INTERVAL_MS = 50                  # sensor_node's bounds for {"cmd": "interval"}
-MAX_INTERVAL_MS = 24 * 3600 * 1000
+from microp2p_host.commands import MIN_INTERVAL_MS, MAX_INTERVAL_MS  # noqa: E402,F401
 
 
 
@@ -283,61 +282,7 @@ def reading_payload(author, seqno, data, raw):
     return json.dumps(d, separators=(",", ":")).encode()
 
 
-class CommandError(Exception):
-    pass
-
-
-def parse_command(payload, to=None):
-    """A JSON command from MQTT -> the CBOR map to publish (sensor_node's command shapes):
-    {"cmd": "interval", "ms": N} | {"cmd": "ping"}, optional "to": peer id or "*". `to` is the
-    device the MQTT topic addressed, if any. Raises CommandError with the reason."""
-    if len(payload) > COMMAND_MAX_BYTES:
-        raise CommandError("payload over %d bytes" % COMMAND_MAX_BYTES)
-    try:
-        cmd = json.loads(bytes(payload).decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as e:
-        raise CommandError("invalid JSON: %s" % e)
-    if not isinstance(cmd, dict):
-        raise CommandError("not a JSON object")
-    name = cmd.get("cmd")
-    if name == "interval":
-        allowed = {"cmd", "ms", "to"}
-        ms = cmd.get("ms")
-        if not isinstance(ms, int) or isinstance(ms, bool):
-            raise CommandError("interval: ms must be an integer")
-        if not MIN_INTERVAL_MS <= ms <= MAX_INTERVAL_MS:
-            raise CommandError("interval: ms must be %d..%d" % (MIN_INTERVAL_MS, MAX_INTERVAL_MS))
-        out = {"cmd": "interval", "ms": ms}
-    elif name == "ping":
-        allowed = {"cmd", "to"}
-        out = {"cmd": "ping"}
-    elif isinstance(name, str):
-        raise CommandError("unknown command %r" % name[:32])
-    else:
-        raise CommandError("cmd must be a string")
-    extra = set(cmd) - allowed
-    if extra:
-        raise CommandError("unknown field %s" % ", ".join(sorted(repr(k)[:32] for k in extra)))
-    target = cmd.get("to")
-    if target is not None:
-        if not isinstance(target, str):
-            raise CommandError("to must be a peer id or \"*\"")
-        if target != "*":
-            _check_peer(target)
-        if to is not None and target not in (to, "*"):
-            raise CommandError("to %s does not match the topic's device" % target[:64])
-    if to is not None:
-        out["to"] = to
-    elif target is not None:
-        out["to"] = target
-    return out
-
-
-def _check_peer(text):
-    try:
-        PeerId.from_string(text)
-    except Exception:
-        raise CommandError("%r is not a peer id" % text[:64])
+from microp2p_host.commands import CommandError, parse_command, check_peer as _check_peer  # noqa: E402,F401
 
 
 # ---- the bridge -----------------------------------------------------------------------------
