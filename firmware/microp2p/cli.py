@@ -268,6 +268,14 @@ class Runner:
             text = None
         fields = {"topic": topic, "data": text, "dataHex": bytes(data).hex(),
                   "seqno": bytes(msg.get("seqno", b"")).hex()}
+        if text is None:
+            # binary payloads that are CBOR (sensor readings, commands) arrive decoded too
+            from microp2p.codec import cbor
+            from microp2p.errors import MicroP2PError
+            try:
+                fields["cbor"] = _jsonable(cbor.decode(data))
+            except MicroP2PError:
+                pass
         frm = msg.get("from")
         if frm:
             from microp2p.identity.peerid import PeerId
@@ -605,6 +613,21 @@ def main(argv=None):
     except KeyboardInterrupt:
         return 130
     return 0
+
+
+def _jsonable(v, depth=0):
+    """Decoded CBOR as JSON-able data (bytes -> hex text); bounded depth."""
+    if depth > 16:
+        return None
+    if isinstance(v, (bytes, bytearray)):
+        return bytes(v).hex()
+    if isinstance(v, dict):
+        return {(k if isinstance(k, str) else str(k)): _jsonable(x, depth + 1) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x, depth + 1) for x in v]
+    if isinstance(v, float) and (v != v or v in (float("inf"), float("-inf"))):
+        return None
+    return v
 
 
 def _pollable(f):

@@ -30,6 +30,9 @@ import time
 import tomllib
 
 from microp2p import events as E
+from microp2p.codec import cbor
+from microp2p_host.formats import jsonable
+from microp2p.errors import MicroP2PError
 from microp2p.identity import keys
 from microp2p.io import node as nodemod, pubsub as pubsub_driver
 from microp2p.io.profile import Profile
@@ -422,9 +425,13 @@ class Gateway:
             dev.last_seen = time.time()
         if self.config.message_events:
             data = bytes(msg.get("data", b""))
-            self.emit(E.GOSSIP_MESSAGE, {"topic": topic, "from": author,
-                                         "seqno": bytes(msg.get("seqno", b"")).hex(),
-                                         "size": len(data), "dataHex": data[:MESSAGE_SUMMARY_BYTES].hex()})
+            fields = {"topic": topic, "from": author, "seqno": bytes(msg.get("seqno", b"")).hex(),
+                      "size": len(data), "dataHex": data[:MESSAGE_SUMMARY_BYTES].hex()}
+            try:
+                fields["cbor"] = jsonable(cbor.decode(data))   # a reading or a command, decoded
+            except MicroP2PError:
+                pass
+            self.emit(E.GOSSIP_MESSAGE, fields)
         if self.bridge is not None:
             # the router checked the StrictSign signature before delivering (when signing)
             self.bridge.on_gossip(topic, msg, bool(self.pubsub.router.signing), author)

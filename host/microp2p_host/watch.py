@@ -14,6 +14,7 @@ from microp2p.errors import MicroP2PError
 from microp2p.identity.peerid import PeerId
 from microp2p.io.node import Node
 from microp2p.io import pubsub
+from microp2p_host.formats import jsonable
 from microp2p_host.keyfile import CliError
 
 DEFAULT_TOPIC = "sensors/readings"
@@ -34,7 +35,7 @@ def reading_record(topic, msg):
     author = str(PeerId.from_bytes(msg["from"])) if msg.get("from") else None
     rec = {"topic": topic, "from": author, "seqno": bytes(msg.get("seqno") or b"").hex(), "verified": True}
     try:
-        rec["reading"] = cbor.decode(msg.get("data", b""))
+        rec["reading"] = jsonable(cbor.decode(msg.get("data", b"")))
     except MicroP2PError as e:
         rec["error"] = "not CBOR: %s" % e
         rec["dataHex"] = bytes(msg.get("data", b""))[:64].hex()
