@@ -1,6 +1,6 @@
 module github.com/microp2p/microp2p/tests/interop/go_peer
 
-go 1.26.8
+go 1.26.6
 
 require (
 	github.com/ipfs/go-cid v0.6.2

@@ -1085,6 +1085,9 @@ func main() {
 		os.Exit(1)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	// Signal handlers before "started": a test may send SIGTERM as soon as it sees that line.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	n := &peerNode{opts: opts, ctx: ctx, cancel: cancel, h: h, tr: newTracer(), topics: map[string]*pubsub.Topic{}, subs: map[string]*pubsub.Subscription{}}
 
 	h.Network().Notify(&network.NotifyBundle{
@@ -1181,14 +1184,11 @@ func main() {
 	for _, a := range h.Addrs() {
 		addrs = append(addrs, a.String()+"/p2p/"+h.ID().String())
 	}
-	emit(obj{"event": "started", "peerId": h.ID().String(), "addrs": addrs})
-
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	go func() {
 		<-sigs
 		n.shutdown()
 	}()
+	emit(obj{"event": "started", "peerId": h.ID().String(), "addrs": addrs})
 
 	runCommand := func(line string) {
 		var cmd obj
