@@ -157,3 +157,55 @@ def test_started_peer_id_matches_print_id():
         with start_peer(kind, seed=seed) as p:
             assert p.peer_id == peer_id_of(kind, seed)
 
+
+
+# Circuit relay v2 and Kademlia between the go and rust peers alone: the parts of the peers the
+# relay and DHT interop tests drive (relay, client behind it, dialer; DHT servers and a client).
+REACH = [("go", "rust", "go"), ("rust", "go", "rust"), ("go", "go", "rust"), ("rust", "rust", "go")]
+TEST_CID = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"  # raw, sha2-256
+
+
+@pytest.mark.parametrize("relay_kind,client_kind,dialer_kind", REACH, ids=["%s-%s-%s" % r for r in REACH])
+def test_reference_relay_reserve_and_ping_through(relay_kind, client_kind, dialer_kind):
+    for k in (relay_kind, client_kind, dialer_kind):
+        require_installed(k)
+    with start_peer(relay_kind, args=["--relay-hop"]) as r:
+        with start_peer(client_kind, args=["--listen", r.addr + "/p2p-circuit"]) as c, start_peer(dialer_kind) as d:
+            res = c.wait_for("relay:reservation", timeout=20, fail_on_error=True)
+            assert res["relay"] == r.peer_id, res
+            circuit = res["addrs"][0]
+            assert circuit.startswith(r.addr + "/p2p-circuit/p2p/") and circuit.endswith(c.peer_id), res
+            # go and rust relays default to 2 min / 128 KiB per circuit, and say so
+            assert res["limitDurationS"] == 120 and res["limitData"] == 131072, res
+            d.send({"cmd": "ping", "addr": circuit, "count": 1})
+            assert d.wait_for("ping", timeout=20, fail_on_error=True)["peer"] == c.peer_id
+            opened = c.wait_for("connection:open", lambda e: e["peer"] == d.peer_id, timeout=10)
+            assert opened.get("relayed") is True, opened
+
+
+@pytest.mark.parametrize("a_kind,b_kind,c_kind", REACH, ids=["%s-%s-%s" % r for r in REACH])
+def test_reference_dht_find_peer_and_providers(a_kind, b_kind, c_kind):
+    # A and B are DHT servers, C a client that knows only A: it finds B, and B's provider record.
+    for k in (a_kind, b_kind, c_kind):
+        require_installed(k)
+    with start_peer(a_kind, args=["--dht", "server"]) as a, start_peer(b_kind, args=["--dht", "server"]) as b, \
+            start_peer(c_kind, args=["--dht", "client"]) as c:
+        for x in (b, c):
+            x.send({"cmd": "dial", "addr": a.addr})
+            x.wait_for("dialed", timeout=15, fail_on_error=True)
+            a.wait_for("identify", lambda e, x=x: e["peer"] == x.peer_id, timeout=15)
+            x.wait_for("identify", lambda e: e["peer"] == a.peer_id, timeout=15)
+        # a server lists the kad protocol in identify, a client does not
+        kad = "/ipfs/kad/1.0.0"
+        seen = {x: {p for e in a.events_named("identify") if e["peer"] == x.peer_id for p in e["protocols"]} for x in (b, c)}
+        assert kad in seen[b] and kad not in seen[c], seen
+        c.send({"cmd": "find_peer", "peer": b.peer_id, "id": 1})
+        found = c.wait_for("dht:find_peer", timeout=40, fail_on_error=True)
+        assert found["found"] is True and found["id"] == 1, found
+        assert any(x.startswith("/ip4/127.0.0.1/tcp/") for x in found["addrs"]), found
+        b.send({"cmd": "provide", "key": TEST_CID})
+        prov = b.wait_for("dht:provided", timeout=40, fail_on_error=True)
+        assert prov["peers"] >= 1, prov
+        c.send({"cmd": "find_providers", "key": TEST_CID})
+        provs = c.wait_for("dht:providers", timeout=40, fail_on_error=True)["providers"]
+        assert b.peer_id in [p["id"] for p in provs], provs

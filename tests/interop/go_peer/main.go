@@ -65,6 +65,7 @@ const (
 	echoMaxStreams   = 256
 	stopTimeout      = 3 * time.Second
 	dhtQueryTimeout  = 30 * time.Second
+	dhtTableWait     = 5 * time.Second
 	// Pubsub queues (go's default is 32 each and drops beyond): js has no such bound, and the bench
 	// and soak bursts would otherwise measure go's queue drops rather than the wire.
 	pubsubQueueSize = 4096
@@ -687,9 +688,16 @@ func echoID(cmd obj, o obj) obj {
 	return o
 }
 
+// needDHT also waits (bounded) for a first routing-table entry: go adds a peer only after its
+// identify completed, asynchronously, so a query right after a dial would otherwise find no peer
+// (js waits the same way: allowQueryWithZeroPeers is off).
 func (n *peerNode) needDHT() error {
 	if n.kad == nil {
 		return errors.New("no DHT: start with --dht client|server")
+	}
+	deadline := time.Now().Add(dhtTableWait)
+	for n.kad.RoutingTable().Size() == 0 && time.Now().Before(deadline) {
+		time.Sleep(pubRetry)
 	}
 	return nil
 }

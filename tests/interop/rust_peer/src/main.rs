@@ -266,6 +266,7 @@ struct ConnInfo {
     peer: PeerId,
     addr: Multiaddr,
     outbound: bool,
+    relayed: bool,
 }
 
 fn conn_json(id: ConnectionId, c: &ConnInfo) -> Value {
@@ -275,7 +276,7 @@ fn conn_json(id: ConnectionId, c: &ConnInfo) -> Value {
     }
     let mut v = json!({"peer": c.peer.to_string(), "addr": addr.to_string(),
         "direction": if c.outbound { "outbound" } else { "inbound" }, "id": format!("{id}")});
-    if c.addr.iter().any(|p| matches!(p, Protocol::P2pCircuit)) {
+    if c.relayed {
         v["relayed"] = json!(true);
     }
     v
@@ -341,6 +342,7 @@ enum DhtQuery {
     FindPeer(Value, PeerId),
     Closest(Value, String),
     Provide(Value, String),
+    ProvideCount(Value, String),
     Providers(Value, String, Vec<Value>, HashSet<PeerId>),
 }
 
@@ -758,11 +760,13 @@ impl Peer {
     fn on_event(&mut self, ev: SwarmEvent<BehaviourEvent>) {
         match ev {
             SwarmEvent::ConnectionEstablished { peer_id, connection_id, endpoint, .. } => {
-                let (addr, outbound) = match &endpoint {
-                    ConnectedPoint::Dialer { address, .. } => (address.clone(), true),
-                    ConnectedPoint::Listener { send_back_addr, .. } => (send_back_addr.clone(), false),
+                let circuit = |a: &Multiaddr| a.iter().any(|p| matches!(p, Protocol::P2pCircuit));
+                let (addr, outbound, relayed) = match &endpoint {
+                    ConnectedPoint::Dialer { address, .. } => (address.clone(), true, circuit(address)),
+                    // Relayed inbound: the local address is the circuit one; the remote is just /p2p/ID.
+                    ConnectedPoint::Listener { send_back_addr, local_addr } => (send_back_addr.clone(), false, circuit(local_addr)),
                 };
-                let info = ConnInfo { peer: peer_id, addr, outbound };
+                let info = ConnInfo { peer: peer_id, addr, outbound, relayed };
                 emit(with_event("connection:open", conn_json(connection_id, &info)));
                 self.conns.insert(connection_id, info);
                 if let Some(d) = self.dials.remove(&connection_id) {
@@ -800,7 +804,10 @@ impl Peer {
                         }
                     }
                 }
-                self.listen_addrs.insert(peer_id, info.listen_addrs.clone());
+                let mut addrs = info.listen_addrs.clone();
+                addrs.sort();
+                addrs.dedup();
+                self.listen_addrs.insert(peer_id, addrs);
                 emit(json!({
                     "event": "identify",
                     "peer": peer_id.to_string(),
@@ -885,6 +892,9 @@ impl Peer {
                         let ids: Vec<String> = peers.iter().map(|p| p.peer_id.to_string()).collect();
                         emit(with_id(&cmd, json!({"event": "dht:closest_peers", "key": key, "peers": ids})));
                     }
+                    DhtQuery::ProvideCount(cmd, key) => {
+                        emit(with_id(&cmd, json!({"event": "dht:provided", "key": key, "peers": peers.len()})));
+                    }
                     other => {
                         self.queries.insert(id, other);
                     }
@@ -892,12 +902,17 @@ impl Peer {
             }
             QueryResult::StartProviding(r) => {
                 if let Some(DhtQuery::Provide(cmd, key)) = self.queries.remove(&id) {
-                    // rust reports success or failure, not how many peers took the record.
-                    let mut v = json!({"event": "dht:provided", "key": key, "peers": if r.is_ok() { json!(null) } else { json!(0) }});
-                    if let Err(e) = r {
-                        v["error"] = json!(e.to_string());
+                    match r {
+                        // rust reports success, not how many peers took the record: it wrote
+                        // ADD_PROVIDER to the closest peers of its lookup, so count that set.
+                        Ok(ok) => {
+                            if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
+                                let q = kad.get_closest_peers(ok.key.to_vec());
+                                self.queries.insert(q, DhtQuery::ProvideCount(cmd, key));
+                            }
+                        }
+                        Err(e) => emit(with_id(&cmd, json!({"event": "dht:provided", "key": key, "peers": 0, "error": e.to_string()}))),
                     }
-                    emit(with_id(&cmd, v));
                 }
             }
             QueryResult::GetProviders(r) => {
