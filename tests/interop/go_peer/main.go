@@ -1045,6 +1045,10 @@ func (n *peerNode) shutdown() {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "bench" {
+		benchMain(os.Args[2:])
+		return
+	}
 	opts := parseArgs(os.Args[1:])
 	if opts.printID {
 		if opts.seed == "" {

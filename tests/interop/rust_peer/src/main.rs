@@ -39,6 +39,8 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncBufReadExt;
 use tokio::sync::mpsc;
 
+mod bench;
+
 const ECHO_PROTOCOL: StreamProtocol = StreamProtocol::new("/microp2p/echo/1.0.0");
 const IPFS_KAD: &str = "/ipfs/kad/1.0.0";
 // Bounds: every wait in this peer ends by itself so a test can never hang on it.
@@ -1044,6 +1046,11 @@ fn shutdown() -> ! {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    if argv.first().map(|a| a.as_str()) == Some("bench") {
+        bench::main(&argv[1..]).await;
+        return;
+    }
     let opts = parse_args();
     let key = keypair_for(&opts.seed);
     if opts.print_id {
