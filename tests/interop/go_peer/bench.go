@@ -244,6 +244,8 @@ func benchPush(addr string, mib int) {
 		benchOut(obj{"impl": "go", "error": err.Error()})
 		return
 	}
+	// Stream writes block on the peer's window and honour only the stream's deadline, not ctx.
+	s.SetDeadline(time.Now().Add(benchStreamDeadline))
 	for sent := 0; sent < size; sent += benchChunk {
 		if _, err := s.Write(buf[:min(benchChunk, size-sent)]); err != nil {
 			benchOut(obj{"impl": "go", "error": err.Error()})
