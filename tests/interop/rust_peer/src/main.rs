@@ -54,6 +54,9 @@ const ECHO_READ_BUF: usize = 65536;
 const PING_INTERVAL: Duration = Duration::from_secs(1);
 const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 const DHT_QUERY_TIMEOUT: Duration = Duration::from_secs(30);
+const DHT_TABLE_WAIT: Duration = Duration::from_secs(5);
+const DISCOVERED_MAX: usize = 10_000;
+const DISCOVERED_ADDRS_MAX: usize = 8;
 // gossipsub defaults to a 64 KiB message cap; js/go/microp2p accept 1 MiB+ and the tests send 256 KiB.
 const GOSSIP_MAX_TRANSMIT: usize = 4 << 20;
 // Signatures remembered between the transform and the delivery event (bounded).
@@ -364,6 +367,10 @@ struct Peer {
     listen_addrs: HashMap<PeerId, Vec<Multiaddr>>,
     reservations: Vec<Multiaddr>,
     publish_wait_ms: u64,
+    dht_waiting: Vec<(Value, Instant)>,
+    // Addresses Kademlia learned from closerPeers answers (rust's closest-peers result lists only
+    // peers that answered, so a client-mode target would never be "found" without these).
+    discovered: HashMap<PeerId, Vec<Multiaddr>>,
 }
 
 fn parse_key(k: &str) -> Result<Vec<u8>, String> {
@@ -644,6 +651,14 @@ impl Peer {
         let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() else {
             return Err("no DHT: start with --dht client|server".into());
         };
+        // The table fills from identify, asynchronously: a query right after a dial would find no
+        // peer. Wait (bounded) for a first entry, as js does (allowQueryWithZeroPeers off).
+        let known: usize = kad.kbuckets().map(|b| b.num_entries()).sum();
+        let waited = cmd.get("_waited").is_some();
+        if known == 0 && !waited {
+            self.dht_waiting.push((cmd.clone(), Instant::now() + DHT_TABLE_WAIT));
+            return Ok(());
+        }
         let key = text(cmd, if name == "find_peer" { "peer" } else { "key" });
         match name {
             "find_peer" => {
@@ -707,6 +722,19 @@ impl Peer {
 
     fn tick(&mut self) {
         self.pump_publishes();
+        if !self.dht_waiting.is_empty() {
+            let known: usize = self.swarm.behaviour_mut().kad.as_mut().map(|k| k.kbuckets().map(|b| b.num_entries()).sum()).unwrap_or(0);
+            let now = Instant::now();
+            let (ready, wait): (Vec<_>, Vec<_>) = self.dht_waiting.drain(..).partition(|(_, d)| known > 0 || *d <= now);
+            self.dht_waiting = wait;
+            for (mut cmd, _) in ready {
+                cmd["_waited"] = json!(true);
+                let name = text(&cmd, "cmd");
+                if let Err(e) = self.dht(&cmd, &name) {
+                    emit(err_event(&cmd, e));
+                }
+            }
+        }
         let now = Instant::now();
         let expired: Vec<ConnectionId> = self.dials.iter().filter(|(_, d)| d.deadline <= now).map(|(id, _)| *id).collect();
         for id in expired {
@@ -863,6 +891,15 @@ impl Peer {
                     "limitData": limit.as_ref().and_then(|l| l.data_in_bytes())}));
             }
             SwarmEvent::Behaviour(BehaviourEvent::Kad(ev)) => self.on_kad(ev),
+            SwarmEvent::NewExternalAddrOfPeer { peer_id, address } => {
+                if self.discovered.len() >= DISCOVERED_MAX {
+                    self.discovered.clear();
+                }
+                let v = self.discovered.entry(peer_id).or_default();
+                if !v.contains(&address) && v.len() < DISCOVERED_ADDRS_MAX {
+                    v.push(address);
+                }
+            }
             SwarmEvent::ListenerClosed { addresses, reason, .. } => {
                 if let Err(e) = reason {
                     emit(json!({"event": "error", "where": "listen", "message": format!("{e}"), "addrs": addresses.iter().map(|a| a.to_string()).collect::<Vec<_>>()}));
@@ -885,10 +922,14 @@ impl Peer {
                     DhtQuery::FindPeer(cmd, target) => {
                         let hit = peers.iter().find(|p| p.peer_id == target);
                         let mut addrs: Vec<String> = hit.map(|p| p.addrs.iter().map(|a| a.to_string()).collect()).unwrap_or_default();
+                        if addrs.is_empty() {
+                            addrs = self.discovered.get(&target).map(|v| v.iter().map(|a| a.to_string()).collect()).unwrap_or_default();
+                        }
                         if addrs.is_empty() && hit.is_some() {
                             addrs = self.listen_addrs.get(&target).map(|v| v.iter().map(|a| a.to_string()).collect()).unwrap_or_default();
                         }
-                        emit(with_id(&cmd, json!({"event": "dht:find_peer", "peer": target.to_string(), "found": hit.is_some(), "addrs": addrs})));
+                        let found = hit.is_some() || !addrs.is_empty();
+                        emit(with_id(&cmd, json!({"event": "dht:find_peer", "peer": target.to_string(), "found": found, "addrs": addrs})));
                     }
                     DhtQuery::Closest(cmd, key) => {
                         let ids: Vec<String> = peers.iter().map(|p| p.peer_id.to_string()).collect();
@@ -1141,6 +1182,8 @@ async fn main() {
         listen_addrs: HashMap::new(),
         reservations: vec![],
         publish_wait_ms: opts.pub_wait_ms,
+        dht_waiting: vec![],
+        discovered: HashMap::new(),
     };
 
     // Listen (TCP now; circuits once the swarm runs), and wait for every TCP listener's address.
