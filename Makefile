@@ -1,7 +1,10 @@
 # microp2p — two commands do everything on a fresh machine:
 #   make demo   set up, then run the emulated fleet + gateway (the main job)
 #   make test   set up, then run every test: CPython (pytest), MicroPython unix port, MicroPython
-#               WebAssembly port (31-bit ints), and the interop tests against js-libp2p / py-libp2p
+#               WebAssembly port (31-bit ints), and the interop tests against js-libp2p / py-libp2p /
+#               go-libp2p / rust-libp2p
+#   make interop-matrix   ping over every dialer x listener pair of microp2p, microp2p-mpy, js, py,
+#               go, rust (libp2p test-plans shape); non-zero exit on any failed cell
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -10,7 +13,7 @@ MPY := $(VENV)/bin/micropython
 # Heap for the MicroPython unit-test run: the core must fit a device-sized heap.
 MP_HEAP ?= 2M
 
-.PHONY: setup mosquitto-setup bench-mqtt bench-device test test-cpython test-micropython test-wasm test-interop demo bench bench-gossip clean
+.PHONY: setup mosquitto-setup bench-mqtt bench-device test test-cpython test-micropython test-wasm test-interop interop-matrix demo bench bench-gossip clean
 
 setup: $(VENV)/.stamp interop-setup mosquitto-setup
 
@@ -51,6 +54,9 @@ test-micropython: $(VENV)/.stamp
 
 test-wasm: setup
 	node tests/interop/wasm_runner.mjs
+
+interop-matrix: setup
+	$(PY) tests/interop/matrix.py
 
 demo: setup
 	$(VENV)/bin/microp2p emulate --tcp 3 --serial 2 --duration 60 --js-subscriber --mqtt

@@ -1,5 +1,7 @@
 # Shared launcher for the connection benches (handshakes.py, yamux.py): starts the bench peers of
-# bench/peers/ (microp2p on CPython or MicroPython, js-libp2p, py-libp2p), reads their JSON lines.
+# bench/peers/ (microp2p on CPython or MicroPython, js-libp2p, py-libp2p) and the bench mode of the
+# go-libp2p and rust-libp2p interop peers (tests/interop/go_peer, rust_peer: `... bench MODE`,
+# built by `make setup`), reads their JSON lines.
 import json
 import os
 import subprocess
@@ -14,8 +16,11 @@ PY = os.path.join(ROOT, ".venv", "bin", "python")
 MICROPYTHON = os.path.join(ROOT, ".venv", "bin", "micropython")
 PY_LIBP2P = os.path.join(INTEROP, ".venv-py", "bin", "python")
 NODE = os.environ.get("NODE", "node")
+PEER_BIN = os.environ.get("MICROP2P_PEER_BIN", os.path.join(os.path.expanduser("~"), ".cache", "microp2p", "bin"))
+GO_PEER = os.path.join(PEER_BIN, "microp2p-go-peer")
+RUST_PEER = os.path.join(PEER_BIN, "microp2p-rust-peer")
 
-IMPLS = ("microp2p", "js", "py")
+IMPLS = ("microp2p", "js", "py", "go", "rust")
 START_TIMEOUT_S = 60      # js / py-libp2p imports take seconds on a loaded machine
 STOP_GRACE_S = 5
 
@@ -27,6 +32,10 @@ def available(impl):
         return os.path.exists(PY_LIBP2P)
     if impl == "micropython":
         return os.path.exists(MICROPYTHON)
+    if impl == "go":
+        return os.path.exists(GO_PEER)
+    if impl == "rust":
+        return os.path.exists(RUST_PEER)
     return True
 
 
@@ -43,6 +52,10 @@ def command(impl, args, heap=None):
         return [NODE, os.path.join(PEERS, "js_bench.mjs")] + args, env
     if impl == "py":
         return [PY_LIBP2P, os.path.join(PEERS, "py_bench.py")] + args, env
+    if impl == "go":
+        return [GO_PEER, "bench"] + args, env
+    if impl == "rust":
+        return [RUST_PEER, "bench"] + args, env
     raise ValueError(impl)
 
 

@@ -1,6 +1,7 @@
 # Connection benchmark (issue 4): sequential connections per second and per-connection latency for
-# every client x server pair of {microp2p (CPython), js-libp2p, py-libp2p}, all in one run, plus
-# MicroPython (unix port) dialing a CPython microp2p server and a js server.
+# every client x server pair of {microp2p (CPython), js-libp2p, py-libp2p, go-libp2p, rust-libp2p},
+# all in one run, plus MicroPython (unix port) dialing a CPython microp2p server and a js server.
+# Ratios compare with the fastest reference implementation's own pair (js, py, go or rust) in the run.
 #
 # One connection = TCP dial + multistream /noise + Noise XX + muxer (early negotiation or mss
 # /yamux) + yamux + identify (the client waits until its identify of the server is done) + close.
@@ -11,7 +12,7 @@
 #
 #   .venv/bin/python bench/handshakes.py [--n 200] [--n-py 30] [--warmup 10] [--repeat 3]
 #                                        [--mp-n 20] [--mp-heaps default,256K] [--no-micropython]
-#                                        [--impls microp2p,js,py]
+#                                        [--impls microp2p,js,py,go,rust]
 import argparse
 import os
 import sys
@@ -22,6 +23,7 @@ from _peers import fmt, say  # noqa: E402
 
 TARGET_RATE = 300       # connections/s, microp2p (CPython) <-> microp2p
 TARGET_JS_RATIO = 4     # ... and at least this many times js <-> js in the same run
+REFERENCE = ("js", "py", "go", "rust")
 TARGET_MP_MS = 30       # MicroPython handshake (dial: mss + Noise + yamux)
 MP_HEAP_CANDIDATES = ("160K", "192K", "224K", "256K", "320K", "384K", "512K", "768K", "1M")
 CLIENT_TIMEOUT_S = 600
@@ -48,10 +50,18 @@ def client_runs(impl, addr, n, warmup, repeat, server, heap=None):
     return best
 
 
+def fastest_reference(results, key):
+    """(rate, impl) of the fastest reference implementation talking to itself, or (None, None)."""
+    best = [(r[key], i) for i in REFERENCE for r in [results.get((i, i))] if r and "error" not in r and r.get(key)]
+    return max(best) if best else (None, None)
+
+
 def pair_table(results, impls):
     js = results.get(("js", "js"))
     js_rate = js["conns_per_s"] if js and "error" not in js else None
-    lines = ["| client -> server | conn/s | x js<->js | p50 ms | p99 ms | dial p50 ms | failed | "
+    best_rate, best_impl = fastest_reference(results, "conns_per_s")
+    lines = ["| client -> server | conn/s | x %s<->%s (fastest) | p50 ms | p99 ms | dial p50 ms | failed | "
+             % (best_impl, best_impl) +
              "client CPU ms/conn | server CPU ms/conn |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for c in impls:
@@ -62,12 +72,12 @@ def pair_table(results, impls):
             if "error" in r:
                 lines.append("| %s -> %s | error: %s | | | | | | | |" % (c, s, r["error"][:80]))
                 continue
-            ratio = r["conns_per_s"] / js_rate if js_rate else None
+            ratio = r["conns_per_s"] / best_rate if best_rate else None
             lines.append("| %s -> %s | %.1f | %s | %s | %s | %s | %d/%d | %s | %s |" % (
                 c, s, r["conns_per_s"], fmt(ratio, "%.2f"), fmt(r["p50_ms"]), fmt(r["p99_ms"]),
                 fmt(r.get("dial_p50_ms")), r["fail"], r["n"], fmt(r.get("client_cpu_ms"), "%.2f"),
                 fmt(r.get("server_cpu_ms"), "%.2f")))
-    return "\n".join(lines), js_rate
+    return "\n".join(lines), js_rate, best_rate, best_impl
 
 
 def mp_smallest_heap(addr):
@@ -147,7 +157,7 @@ def main(argv):
                 n = o.n_py if slow else o.n
                 warm = min(o.warmup, 2) if slow else o.warmup
                 results[(c, s)] = client_runs(c, servers[s].addr, n, warm, o.repeat, servers[s])
-        table, js_rate = pair_table(results, impls)
+        table, js_rate, best_rate, best_impl = pair_table(results, impls)
         mp_table = None
         if not o.no_micropython and _peers.available("micropython"):
             say("micropython")
@@ -169,6 +179,9 @@ def main(argv):
             print("target >= %dx js<->js (%.1f conn/s): %.2fx (%s)" % (
                 TARGET_JS_RATIO, js_rate, rate / js_rate,
                 "met" if rate >= TARGET_JS_RATIO * js_rate else "MISSED"))
+        if best_rate:
+            print("against the fastest reference, %s<->%s (%.1f conn/s): %.2fx" % (
+                best_impl, best_impl, best_rate, rate / best_rate))
     if mp_table:
         print()
         print("## MicroPython (unix port) client, %d sequential connections" % o.mp_n)

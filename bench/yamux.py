@@ -5,7 +5,8 @@
 # (client: its own measurement; server: its /proc delta over the client's run).
 #
 #   .venv/bin/python bench/yamux.py [--mib 64] [--mib-py 16] [--repeat 3]
-#                                   [--pairs microp2p:microp2p,js:js,microp2p:js,js:microp2p,py:py]
+#                                   [--pairs microp2p:microp2p,js:js,microp2p:js,js:microp2p,py:py,go:go,...]
+# Ratios compare with the fastest reference implementation's own pair (js, py, go or rust) in the run.
 import argparse
 import os
 import sys
@@ -14,7 +15,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _peers  # noqa: E402
 from _peers import fmt, say  # noqa: E402
 
-DEFAULT_PAIRS = "microp2p:microp2p,js:js,microp2p:js,js:microp2p,py:py,microp2p:py,py:microp2p"
+DEFAULT_PAIRS = ("microp2p:microp2p,js:js,microp2p:js,js:microp2p,py:py,microp2p:py,py:microp2p,"
+                 "go:go,microp2p:go,go:microp2p,rust:rust,microp2p:rust,rust:microp2p")
+REFERENCE = ("js", "py", "go", "rust")
 CLIENT_TIMEOUT_S = 600
 MIB_REF = 64
 
@@ -53,9 +56,12 @@ def main(argv):
                 results[(c, s)] = best
     js = results.get(("js", "js"))
     js_rate = js.get("MBps") if js and "error" not in js else None
+    refs = [(r["MBps"], i) for i in REFERENCE for r in [results.get((i, i))] if r and "error" not in r and r.get("ok")]
+    best_rate, best_impl = max(refs) if refs else (None, None)
     print("## Single-stream yamux throughput (Noise + yamux over loopback TCP), best of %d runs" % o.repeat)
     print()
-    print("| client -> server | MiB | MB/s | x js->js | client CPU s / 64 MiB | server CPU s / 64 MiB |")
+    print("| client -> server | MiB | MB/s | x %s->%s (fastest) | client CPU s / 64 MiB | server CPU s / 64 MiB |"
+          % (best_impl, best_impl))
     print("|---|---:|---:|---:|---:|---:|")
     for c, s in pairs:
         r = results.get((c, s))
@@ -65,13 +71,16 @@ def main(argv):
             print("| %s -> %s | | error: %s | | | |" % (c, s, str(r.get("error") or r)[:80]))
             continue
         print("| %s -> %s | %d | %.1f | %s | %s | %s |" % (
-            c, s, r["mib"], r["MBps"], fmt(r["MBps"] / js_rate if js_rate else None, "%.2f"),
+            c, s, r["mib"], r["MBps"], fmt(r["MBps"] / best_rate if best_rate else None, "%.2f"),
             fmt(r.get("client_cpu"), "%.2f"), fmt(r.get("server_cpu"), "%.2f")))
     mm = results.get(("microp2p", "microp2p"))
     if mm and "error" not in mm and js_rate:
         print()
         print("target microp2p->microp2p >= js->js (%.1f MB/s): %.1f MB/s (%s)" % (
             js_rate, mm["MBps"], "met" if mm["MBps"] >= js_rate else "MISSED"))
+        if best_rate:
+            print("against the fastest reference, %s->%s (%.1f MB/s): %.2fx" % (
+                best_impl, best_impl, best_rate, mm["MBps"] / best_rate))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
-"""Launch and drive real libp2p peers (js-libp2p, py-libp2p, microp2p on CPython and on MicroPython)
-from pytest on CPython.
+"""Launch and drive real libp2p peers (js-libp2p, py-libp2p, go-libp2p, rust-libp2p, microp2p on
+CPython and on MicroPython) from pytest on CPython.
 
 Every peer kind speaks the `microp2p node` command-line contract (ARCHITECTURE.md, "Command line"):
 JSON lines on stdout (events: "started" first, then "connection:open", "identify", "ping",
@@ -32,8 +32,16 @@ PY_PEER_PYTHON = INTEROP_DIR / ".venv-py" / "bin" / "python"
 MICROP2P_CLI = ROOT / ".venv" / "bin" / "microp2p"
 MICROPYTHON = ROOT / ".venv" / "bin" / "micropython"
 NODE = os.environ.get("NODE", "node")
+# The go and rust peers are built by `make setup` (tests/interop/Makefile) outside the clone.
+PEER_BIN_DIR = Path(os.environ.get("MICROP2P_PEER_BIN", Path.home() / ".cache" / "microp2p" / "bin"))
+GO_PEER = PEER_BIN_DIR / "microp2p-go-peer"
+RUST_PEER = PEER_BIN_DIR / "microp2p-rust-peer"
 
-KINDS = ("js", "py", "microp2p", "microp2p-mpy")
+KINDS = ("js", "py", "go", "rust", "microp2p", "microp2p-mpy")
+# The reference implementations (peers we did not write the libp2p stack of).
+REFERENCE_KINDS = ("js", "py", "go", "rust")
+# What each reference peer's identify agentVersion starts with.
+AGENTS = {"js": "js-libp2p/", "py": "py-libp2p/", "go": "go-libp2p/", "rust": "rust-libp2p/"}
 DEFAULT_LISTEN = "/ip4/127.0.0.1/tcp/0"
 STARTUP_TIMEOUT = 30.0      # node + libp2p import, or py-libp2p import, takes a few seconds
 DEFAULT_TIMEOUT = 15.0
@@ -49,6 +57,19 @@ class PeerError(AssertionError):
     """A peer did not do what a test waited for (timeout, early exit, bad output)."""
 
 
+def require_installed(kind):
+    """Assert (never skip: a missing install is a broken setup, and CI must say so) that the peer
+    kind was installed by `make setup`."""
+    if kind == "js":
+        assert (INTEROP_DIR / "node_modules" / "libp2p").is_dir(), "js-libp2p missing: run `make setup`"
+    elif kind == "py":
+        assert PY_PEER_PYTHON.exists(), "py-libp2p venv missing: run `make setup`"
+    elif kind == "go":
+        assert GO_PEER.exists(), "%s missing: run `make setup` (builds tests/interop/go_peer)" % GO_PEER
+    elif kind == "rust":
+        assert RUST_PEER.exists(), "%s missing: run `make setup` (builds tests/interop/rust_peer)" % RUST_PEER
+
+
 def random_seed():
     return secrets.token_hex(32)
 
@@ -62,6 +83,11 @@ def launch_command(kind, seed, listen=DEFAULT_LISTEN, args=()):
     elif kind == "py":
         argv = [str(PY_PEER_PYTHON), str(PY_PEER)] + common
         env["PYTHONUNBUFFERED"] = "1"
+    elif kind == "go":
+        argv = [str(GO_PEER)] + common
+    elif kind == "rust":
+        argv = [str(RUST_PEER)] + common
+        env.setdefault("RUST_LOG", os.environ.get("RUST_LOG", "warn"))
     elif kind == "microp2p":
         argv = [str(MICROP2P_CLI), "node"] + common
         env["PYTHONUNBUFFERED"] = "1"
@@ -287,7 +313,7 @@ class Peer:
 
 
 def start_peer(kind, seed=None, listen=DEFAULT_LISTEN, args=(), timeout=STARTUP_TIMEOUT):
-    """Start a peer of `kind` ("js", "py", "microp2p", "microp2p-mpy") and wait for its
+    """Start a peer of `kind` (one of KINDS) and wait for its
     "started" event. The seed (64 hex digits) defaults to a fresh random one."""
     seed = seed or random_seed()
     argv, env = launch_command(kind, seed, listen, args)
@@ -308,6 +334,10 @@ def peer_id_of(kind, seed, timeout=DEFAULT_TIMEOUT):
         argv = [NODE, str(JS_PEER), "--print-id", "--seed", seed]
     elif kind == "py":
         argv = [str(PY_PEER_PYTHON), str(PY_PEER), "--print-id", "--seed", seed]
+    elif kind == "go":
+        argv = [str(GO_PEER), "--print-id", "--seed", seed]
+    elif kind == "rust":
+        argv = [str(RUST_PEER), "--print-id", "--seed", seed]
     elif kind == "microp2p":
         argv = [str(MICROP2P_CLI), "id", "--seed", seed]
     else:

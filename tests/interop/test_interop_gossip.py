@@ -1,8 +1,9 @@
-"""Gossipsub interop with real peers (js-libp2p 3.3.11 / @libp2p/gossipsub 17.1.1, py-libp2p 0.8.1):
-messages both ways with signatures checked on both sides, forwarding through microp2p, a mixed
-mesh of six (exactly-once delivery), a 90 s soak with js peers (no PRUNE of us), IDONTWANT
-measured on the wire against a /meshsub/1.1.0 run, and a MicroPython device publishing signed
-messages to js.
+"""Gossipsub interop with real peers (js-libp2p 3.3.11 / @libp2p/gossipsub 17.1.1, py-libp2p 0.8.1,
+go-libp2p-pubsub 0.19, rust-libp2p 0.56 / libp2p-gossipsub 0.49): messages both ways with
+signatures checked on both sides, forwarding through microp2p (js, go and rust on the outside), a
+mixed mesh of eight (exactly-once delivery), a 90 s soak with js peers plus a go and a rust peer
+(no PRUNE of us), IDONTWANT measured on the wire against a /meshsub/1.1.0 run (js and go), and a
+MicroPython device publishing signed messages to js.
 
 The soak needs 90 s of wall time, so it starts in setup_module (in a background thread) and is
 checked by the last test; everything else runs meanwhile. Every wait is bounded."""
@@ -15,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from peers import ROOT, start_peer
+from peers import REFERENCE_KINDS, ROOT, require_installed, start_peer
 
 sys.path.insert(0, str(ROOT / "firmware"))
 import microp2p_host  # noqa: E402,F401  (native crypto for the signature re-checks)
@@ -29,7 +30,7 @@ os.environ.setdefault("MICROP2P_MPY_HEAP", "16M")
 TOPIC = "microp2p-gossip"
 # "microp2p-mpy-leaf": the MicroPython node with --device (Profile.device(): the leaf router)
 OURS = ("microp2p", "microp2p-mpy", "microp2p-mpy-leaf")
-THEIRS = ("js", "py")
+THEIRS = REFERENCE_KINDS
 MESH_TIMEOUT = 30.0
 MSG_TIMEOUT = 30.0
 POLL_S = 0.3
@@ -40,6 +41,7 @@ SOAK_S = 92
 SOAK_RATE_INTERVAL_MS = 50
 SOAK_COUNT = SOAK_S * 1000 // SOAK_RATE_INTERVAL_MS
 SOAK_MIN_S = 90.0
+SOAK_OTHERS = ("go", "rust")
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -49,6 +51,8 @@ class Group:
 
     def __init__(self, specs):
         self.peers = []
+        for kind, _ in specs:
+            require_installed(kind)
         with ThreadPoolExecutor(len(specs)) as ex:
             futs = [ex.submit(_start, kind, args) for kind, args in specs]
             errors = []
@@ -157,15 +161,18 @@ _soak = {"group": None, "error": None, "t_mesh": None}
 
 def _soak_start():
     try:
-        g = Group([("microp2p", ["--sub", SOAK_TOPIC])] + [("js", ["--sub", SOAK_TOPIC])] * 3)
+        # Three js peers, plus a go and a rust peer: their scoring watches us for the same 90 s.
+        g = Group([("microp2p", ["--sub", SOAK_TOPIC])] + [("js", ["--sub", SOAK_TOPIC])] * 3 +
+                  [(k, ["--sub", SOAK_TOPIC]) for k in SOAK_OTHERS])
         _soak["group"] = g
-        m, j1, j2, j3 = g.peers
-        for j in (j1, j2, j3):
+        m, j1, j2, j3 = g.peers[:4]
+        others = g.peers[4:]
+        for j in (j1, j2, j3) + tuple(others):
             connect(j, m)
         connect(j1, j2)
         try:
-            wait_mesh(m, SOAK_TOPIC, [j1.peer_id, j2.peer_id, j3.peer_id])
-            for j in (j1, j2, j3):
+            wait_mesh(m, SOAK_TOPIC, [p.peer_id for p in g.peers[1:]])
+            for j in (j1, j2, j3) + tuple(others):
                 wait_mesh(j, SOAK_TOPIC, [m.peer_id])
         except AssertionError as e:
             st = stats(m)
@@ -223,9 +230,10 @@ def test_messages_both_ways_signed(ours, theirs):
                                                                               b.events_named("error"))
 
 
+@pytest.mark.parametrize("outer", ("js", "go", "rust"))
 @pytest.mark.parametrize("ours", OURS)
-def test_forwarding_js_ours_js(ours):
-    with Group([("js", ["--sub", TOPIC]), (ours, ["--sub", TOPIC]), ("js", ["--sub", TOPIC])]) as (a, m, b):
+def test_forwarding_through_ours(ours, outer):
+    with Group([(outer, ["--sub", TOPIC]), (ours, ["--sub", TOPIC]), (outer, ["--sub", TOPIC])]) as (a, m, b):
         connect(a, m)
         connect(b, m)
         wait_mesh(m, TOPIC, [a.peer_id, b.peer_id])
@@ -250,15 +258,16 @@ def test_forwarding_js_ours_js(ours):
             assert m.peer_id in [c["peer"] for c in conns], conns
 
 
-# A ring of six plus two chords: everyone reaches everyone, nobody is connected to everyone.
-MESH_NODES = (("j1", "js"), ("m1", "microp2p"), ("p1", "py"), ("j2", "js"), ("m2", "microp2p-mpy"), ("p2", "py"))
-MESH_EDGES = ((0, 1), (1, 2), (2, 3), (3, 4), (4, 5), (5, 0), (0, 3), (1, 4))
+# A ring of eight plus three chords: everyone reaches everyone, nobody is connected to everyone.
+MESH_NODES = (("j1", "js"), ("m1", "microp2p"), ("p1", "py"), ("g1", "go"), ("j2", "js"), ("m2", "microp2p-mpy"),
+              ("p2", "py"), ("r1", "rust"))
+MESH_EDGES = ((0, 1), (1, 2), (2, 3), (3, 4), (4, 5), (5, 6), (6, 7), (7, 0), (0, 4), (1, 5), (3, 7))
 MESH_ROUNDS = 3
 MESH_PACE_S = 0.2   # py-libp2p's spam protection drops > 10 msg/s/topic from one forwarder
 MESH_SETTLE_S = 2.0  # after the last expected message: time for a late duplicate to show up
 
 
-def test_mixed_mesh_of_six_exactly_once():
+def test_mixed_mesh_of_eight_exactly_once():
     with Group([(kind, ["--sub", TOPIC]) for _, kind in MESH_NODES]) as nodes:
         names = [n for n, _ in MESH_NODES]
         for i, j in MESH_EDGES:
@@ -295,14 +304,14 @@ IDW_LARGE_N = 20
 IDW_INTERVAL_MS = 150
 
 
-def _idontwant_run(our_protocols):
-    """P (js) publishes; three js peers X1..X3 hear it first-hand (js is fully meshed) and pass it
-    on to M (microp2p, meshed with the Xs only). Each X tells M IDONTWANT as soon as it has the
-    message, which reaches M while another X's copy is still arriving: M then skips forwarding
-    to that X. Returns M's counters after small and after large messages, and the Xs' counters
-    about M."""
+def _idontwant_run(our_protocols, theirs="js"):
+    """P publishes; three peers X1..X3 of the same kind hear it first-hand (they are fully meshed)
+    and pass it on to M (microp2p, meshed with the Xs only). Each X tells M IDONTWANT as soon as it
+    has the message, which reaches M while another X's copy is still arriving: M then skips
+    forwarding to that X. Returns M's counters after small and after large messages, and the Xs'
+    counters about M."""
     args = ["--sub", TOPIC] + (["--gossip-protocols", our_protocols] if our_protocols else [])
-    with Group([("microp2p", args)] + [("js", ["--sub", TOPIC])] * 4) as peers:
+    with Group([("microp2p", args)] + [(theirs, ["--sub", TOPIC])] * 4) as peers:
         m, p = peers[0], peers[1]
         js = peers[1:]
         xs = peers[2:]
@@ -345,9 +354,12 @@ def _total(st, key):
     return sum(v[key] for v in st["peers"].values())
 
 
-def test_idontwant_reduces_duplicates_on_the_wire():
-    small12, large12, js12 = _idontwant_run(None)
-    small11, large11, js11 = _idontwant_run("/meshsub/1.1.0")
+# rust is not here: libp2p-gossipsub keeps no wire counters an application can read (the
+# IDONTWANT effect is measured on both ends). go's threshold is 1 KiB, js's 512 B: IDW_SMALL is under both.
+@pytest.mark.parametrize("theirs", ("js", "go"))
+def test_idontwant_reduces_duplicates_on_the_wire(theirs):
+    small12, large12, js12 = _idontwant_run(None, theirs)
+    small11, large11, js11 = _idontwant_run("/meshsub/1.1.0", theirs)
     # negotiated what we asked for
     assert {v["proto"] for v in large12["peers"].values()} == {"/meshsub/1.2.0"}, large12
     assert {v["proto"] for v in large11["peers"].values()} == {"/meshsub/1.1.0"}, large11
@@ -405,7 +417,8 @@ def test_soak_90s_with_js_no_prune():
     if _soak["error"] is not None:
         raise _soak["error"]
     assert _soak["t_mesh"] is not None, "soak never formed its mesh"
-    m, j1, j2, j3 = _soak["group"].peers
+    m, j1, j2, j3 = _soak["group"].peers[:4]
+    others = _soak["group"].peers[4:]
     # both publishers finish their 20 msg/s runs (>= 90 s each)
     for p in (m, j1):
         done = p.wait_for("published-many", lambda e: e["topic"] == SOAK_TOPIC, timeout=SOAK_S + 60)
@@ -414,7 +427,14 @@ def test_soak_90s_with_js_no_prune():
     elapsed = time.monotonic() - _soak["t_mesh"]
     assert elapsed >= SOAK_MIN_S, elapsed
     # still meshed with every js peer, both ways
-    wait_mesh(m, SOAK_TOPIC, [j1.peer_id, j2.peer_id, j3.peer_id], timeout=5)
+    wait_mesh(m, SOAK_TOPIC, [p.peer_id for p in _soak["group"].peers[1:]], timeout=5)
+    for o in others:
+        # go and rust: still meshed with us, never disconnected, every message of ours arrived.
+        wait_mesh(o, SOAK_TOPIC, [m.peer_id], timeout=5)
+        assert not o.events_named("connection:close"), (o.kind, o.events_named("connection:close"))
+        seqnos = {e["seqno"] for e in wait_messages(o, lambda e: e["from"] == m.peer_id, SOAK_COUNT,
+                                                    timeout=20, topic=SOAK_TOPIC)}
+        assert len(seqnos) == SOAK_COUNT, (o.kind, len(seqnos))
     for j in (j1, j2, j3):
         wait_mesh(j, SOAK_TOPIC, [m.peer_id], timeout=5)
         pruned = [e for e in j.events_named("gossip:prune") if e["peer"] == m.peer_id]

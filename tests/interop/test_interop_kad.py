@@ -1,5 +1,6 @@
 # Kademlia DHT interop: microp2p (CPython and the MicroPython unix port) against real
-# js-libp2p (@libp2p/kad-dht 16.4.5) and py-libp2p (KadDHT) peers, both roles, over the node CLI
+# js-libp2p (@libp2p/kad-dht 16.4.5), py-libp2p (KadDHT), go-libp2p-kad-dht 0.42 and rust-libp2p
+# kad 0.48 peers, both roles, over the node CLI
 # contract's DHT commands (ARCHITECTURE.md, "Reach"):
 #   - microp2p as a client in a small network of their servers: finds a peer two hops away,
 #     provides (their peers find it) and finds their providers; it never lists the protocol;
@@ -14,7 +15,7 @@ import pytest
 from peers import start_peer
 
 KAD = "/ipfs/kad/1.0.0"
-THEIRS = ("js", "py")
+THEIRS = ("js", "py", "go", "rust")
 QUERY_TIMEOUT = 60
 # raw-codec CIDv1 and a CIDv0 (same kind of key the DHT sees: a sha2-256 multihash)
 CID_A = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"
@@ -101,8 +102,13 @@ def test_client_provides_and_finds_both_ways(theirs):
         assert ev["providers"] == [], ev
 
 
-@pytest.mark.parametrize("their_mode", ("client", "server"))
-@pytest.mark.parametrize("theirs", THEIRS)
+# Not rust-client: rust's closest-peers result lists only peers that answered a request and its
+# table holds servers only, so a rust peer cannot report a client-mode target (x) as found
+# whatever the server answers (a rust-libp2p design choice, not ours to configure away).
+QUERIED_BY = [(t, m) for t in THEIRS for m in ("client", "server") if (t, m) != ("rust", "client")]
+
+
+@pytest.mark.parametrize("theirs,their_mode", QUERIED_BY, ids=["%s-%s" % q for q in QUERIED_BY])
 def test_server_queried_by_their_peers(theirs, their_mode):
     # x and y know only us (a microp2p server); they find each other and each other's records
     with _peers(("microp2p", ["--dht", "server"]), (theirs, ["--dht", their_mode]),

@@ -1,5 +1,5 @@
 # The first interop milestone: microp2p (on CPython and on the MicroPython unix port) against real
-# js-libp2p 3.3.11 and py-libp2p 0.8.1 peers, both dial directions: Noise + yamux, identify seen
+# js-libp2p 3.3.11, py-libp2p 0.8.1, go-libp2p 0.51 and rust-libp2p 0.56 peers, both dial directions: Noise + yamux, identify seen
 # correctly on both sides, ping both ways, 50 concurrent streams each echoing 1 MiB (checked by
 # hash), keepalive / connection-monitor pings answered for > 35 s, clean close.
 import os
@@ -7,11 +7,10 @@ import time
 
 import pytest
 
-from peers import start_peer
+from peers import AGENTS, REFERENCE_KINDS, require_installed, start_peer
 
 OURS = ("microp2p", "microp2p-mpy")
-THEIRS = ("js", "py")
-AGENTS = {"js": "js-libp2p", "py": "py-libp2p"}
+THEIRS = REFERENCE_KINDS
 ECHO_STREAMS = 50
 ECHO_SIZE = 1 << 20
 
@@ -20,6 +19,7 @@ os.environ.setdefault("MICROP2P_MPY_HEAP", "32M")
 
 
 def _pair(ours, theirs, we_dial):
+    require_installed(theirs)
     a = start_peer(ours)
     try:
         b = start_peer(theirs)
@@ -82,7 +82,8 @@ def test_connect_identify_ping_echo(ours, theirs, we_dial):
 
 def test_keepalive_and_connection_monitor_for_35s():
     """Every pairing at once, idle for 36 s: js's 10 s connection-monitor pings and yamux
-    keepalives (and py's) must be answered, so no connection drops."""
+    keepalives (and py's, go's 15 s ping service and yamux keepalive, rust's 15 s ping behaviour
+    and idle-connection timeout) must be answered, so no connection drops."""
     pairs = []
     try:
         for ours in OURS:

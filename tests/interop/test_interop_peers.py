@@ -1,6 +1,7 @@
 """The interop harness proven with the real reference peers alone (js-libp2p 3.3.11, py-libp2p
-0.8.1): every pair connects, identifies, pings, echoes and gossips, and every peer kind derives
-the same peer ID from a seed as `microp2p id`. Needs `make setup` (tests/interop/Makefile)."""
+0.8.1, go-libp2p 0.51 with go-libp2p-pubsub 0.19, rust-libp2p 0.56): every pair connects,
+identifies, pings, echoes and gossips, and every peer kind derives the same peer ID from a seed as
+`microp2p id`. Needs `make setup` (tests/interop/Makefile)."""
 import hashlib
 import os
 import re
@@ -9,8 +10,7 @@ import time
 
 import pytest
 
-from peers import (MICROP2P_CLI, PY_PEER_PYTHON, INTEROP_DIR, peer_id_of, random_seed,
-                   start_peer)
+from peers import AGENTS, MICROP2P_CLI, REFERENCE_KINDS, peer_id_of, random_seed, require_installed, start_peer
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -18,16 +18,8 @@ TOPIC = "microp2p-interop"
 ECHO_STREAMS = 4
 ECHO_SIZE = 64 * 1024
 PEER_ID_RE = re.compile(r"^12D3KooW[1-9A-HJ-NP-Za-km-z]{44}$")
-# (dialer, listener): each reference implementation with itself and with the other, both ways.
-PAIRS = [("js", "js"), ("py", "js"), ("js", "py"), ("py", "py")]
-
-
-def require_installed(kind):
-    # Not a skip: a missing install is a broken setup, and CI must say so.
-    if kind == "js":
-        assert (INTEROP_DIR / "node_modules" / "libp2p").is_dir(), "js-libp2p missing: run `make setup`"
-    elif kind == "py":
-        assert PY_PEER_PYTHON.exists(), "py-libp2p venv missing: run `make setup`"
+# (dialer, listener): each reference implementation with itself and with every other, both ways.
+PAIRS = [(d, l) for d in REFERENCE_KINDS for l in REFERENCE_KINDS]
 
 
 def check_started(peer):
@@ -59,7 +51,7 @@ def test_pair_connect_identify_ping_echo_gossip(dialer_kind, listener_kind):
             for proto in ("/ipfs/id/1.0.0", "/ipfs/ping/1.0.0", "/meshsub/1.1.0", "/microp2p/echo/1.0.0"):
                 assert proto in ident["protocols"], (proto, ident)
             assert ident["protocolVersion"] == "ipfs/0.1.0"
-            assert ident["agentVersion"].startswith({"js": "js-libp2p/", "py": "py-libp2p/"}[other.kind])
+            assert ident["agentVersion"].startswith(AGENTS[other.kind]), ident
             assert any(a.startswith("/ip4/127.0.0.1/tcp/") for a in ident["listenAddrs"]), ident
 
         dialer.send({"cmd": "ping", "addr": listener.addr, "count": 3})
@@ -91,7 +83,7 @@ def test_pair_connect_identify_ping_echo_gossip(dialer_kind, listener_kind):
         assert not dialer.bad_stdout and not listener.bad_stdout
 
 
-@pytest.mark.parametrize("kind", ["js", "py"])
+@pytest.mark.parametrize("kind", REFERENCE_KINDS)
 def test_cli_dial_and_pub_options(kind):
     # --dial and --pub on the command line: the publisher waits (bounded) for a subscriber.
     require_installed(kind)
@@ -103,7 +95,7 @@ def test_cli_dial_and_pub_options(kind):
             pub.wait_for("published", fail_on_error=True)
 
 
-@pytest.mark.parametrize("kind", ["js", "py"])
+@pytest.mark.parametrize("kind", REFERENCE_KINDS)
 def test_pub_without_subscriber_reports_error_within_bound(kind):
     require_installed(kind)
     with start_peer(kind, args=["--pub-wait-ms", "500"]) as p:
@@ -115,7 +107,7 @@ def test_pub_without_subscriber_reports_error_within_bound(kind):
         assert not p.events_named("published")
 
 
-@pytest.mark.parametrize("kind", ["js", "py"])
+@pytest.mark.parametrize("kind", REFERENCE_KINDS)
 @pytest.mark.parametrize("how", ["eof", "sigterm"])
 def test_peer_exits_on_stdin_eof_and_sigterm(kind, how):
     require_installed(kind)
@@ -144,26 +136,76 @@ KNOWN_ID_01 = "12D3KooWK99VoVxNE7XzyBwXEzW7xhK7Gpv85r9F3V3fyKSUKPH5"
 
 
 def test_cli_id_matches_peers():
-    require_installed("js")
-    require_installed("py")
+    for kind in REFERENCE_KINDS:
+        require_installed(kind)
     assert MICROP2P_CLI.exists(), "%s missing: the microp2p CLI is not installed" % MICROP2P_CLI
     ids = set()
     for seed in SEEDS:
-        js = peer_id_of("js", seed)
-        py = peer_id_of("py", seed)
         ours = peer_id_of("microp2p", seed)
-        assert PEER_ID_RE.match(js), js
-        assert js == py == ours, (seed, js, py, ours)
-        ids.add(js)
+        theirs = {kind: peer_id_of(kind, seed) for kind in REFERENCE_KINDS}
+        assert PEER_ID_RE.match(ours), ours
+        assert set(theirs.values()) == {ours}, (seed, ours, theirs)
+        ids.add(ours)
     assert len(ids) == len(SEEDS)
     assert peer_id_of("js", "01" * 32) == KNOWN_ID_01
 
 
 def test_started_peer_id_matches_print_id():
-    require_installed("js")
-    require_installed("py")
     seed = random_seed()
-    for kind in ("js", "py"):
+    for kind in REFERENCE_KINDS:
+        require_installed(kind)
         with start_peer(kind, seed=seed) as p:
             assert p.peer_id == peer_id_of(kind, seed)
 
+
+
+# Circuit relay v2 and Kademlia between the go and rust peers alone: the parts of the peers the
+# relay and DHT interop tests drive (relay, client behind it, dialer; DHT servers and a client).
+REACH = [("go", "rust", "go"), ("rust", "go", "rust"), ("go", "go", "rust"), ("rust", "rust", "go")]
+TEST_CID = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"  # raw, sha2-256
+
+
+@pytest.mark.parametrize("relay_kind,client_kind,dialer_kind", REACH, ids=["%s-%s-%s" % r for r in REACH])
+def test_reference_relay_reserve_and_ping_through(relay_kind, client_kind, dialer_kind):
+    for k in (relay_kind, client_kind, dialer_kind):
+        require_installed(k)
+    with start_peer(relay_kind, args=["--relay-hop"]) as r:
+        with start_peer(client_kind, args=["--listen", r.addr + "/p2p-circuit"]) as c, start_peer(dialer_kind) as d:
+            res = c.wait_for("relay:reservation", timeout=20, fail_on_error=True)
+            assert res["relay"] == r.peer_id, res
+            circuit = res["addrs"][0]
+            assert circuit.startswith(r.addr + "/p2p-circuit/p2p/") and circuit.endswith(c.peer_id), res
+            # go and rust relays default to 2 min / 128 KiB per circuit, and say so
+            assert res["limitDurationS"] == 120 and res["limitData"] == 131072, res
+            d.send({"cmd": "ping", "addr": circuit, "count": 1})
+            assert d.wait_for("ping", timeout=20, fail_on_error=True)["peer"] == c.peer_id
+            opened = c.wait_for("connection:open", lambda e: e["peer"] == d.peer_id, timeout=10)
+            assert opened.get("relayed") is True, opened
+
+
+@pytest.mark.parametrize("a_kind,b_kind,c_kind", REACH, ids=["%s-%s-%s" % r for r in REACH])
+def test_reference_dht_find_peer_and_providers(a_kind, b_kind, c_kind):
+    # A and B are DHT servers, C a client that knows only A: it finds B, and B's provider record.
+    for k in (a_kind, b_kind, c_kind):
+        require_installed(k)
+    with start_peer(a_kind, args=["--dht", "server"]) as a, start_peer(b_kind, args=["--dht", "server"]) as b, \
+            start_peer(c_kind, args=["--dht", "client"]) as c:
+        for x in (b, c):
+            x.send({"cmd": "dial", "addr": a.addr})
+            x.wait_for("dialed", timeout=15, fail_on_error=True)
+            a.wait_for("identify", lambda e, x=x: e["peer"] == x.peer_id, timeout=15)
+            x.wait_for("identify", lambda e: e["peer"] == a.peer_id, timeout=15)
+        # a server lists the kad protocol in identify, a client does not
+        kad = "/ipfs/kad/1.0.0"
+        seen = {x: {p for e in a.events_named("identify") if e["peer"] == x.peer_id for p in e["protocols"]} for x in (b, c)}
+        assert kad in seen[b] and kad not in seen[c], seen
+        c.send({"cmd": "find_peer", "peer": b.peer_id, "id": 1})
+        found = c.wait_for("dht:find_peer", timeout=40, fail_on_error=True)
+        assert found["found"] is True and found["id"] == 1, found
+        assert any(x.startswith("/ip4/127.0.0.1/tcp/") for x in found["addrs"]), found
+        b.send({"cmd": "provide", "key": TEST_CID})
+        prov = b.wait_for("dht:provided", timeout=40, fail_on_error=True)
+        assert prov["peers"] >= 1, prov
+        c.send({"cmd": "find_providers", "key": TEST_CID})
+        provs = c.wait_for("dht:providers", timeout=40, fail_on_error=True)["providers"]
+        assert b.peer_id in [p["id"] for p in provs], provs
