@@ -273,9 +273,12 @@ class Session:
         if flags & FLAG_SYN:
             if (sid & 1) != self._peer_parity:
                 raise self._fatal(ProtocolError, "SYN with our stream id parity")
-            if st is not None or sid <= self._peer_last:
-                raise self._fatal(ProtocolError, "SYN for a stream id already used")
-            self._peer_last = sid
+            # go-libp2p's yamux allocates ids in order but its writers race, so SYNs may arrive
+            # out of order (101 after 103): only an id that is open now counts as reused.
+            if st is not None:
+                raise self._fatal(ProtocolError, "SYN for a stream id already open")
+            if sid > self._peer_last:
+                self._peer_last = sid
             st = self._accept_inbound(sid, events)
         elif st is None:
             if self._never_opened(sid):
