@@ -1,0 +1,187 @@
+# The relay drivers in one process on CPython: A reserves a slot on R, B dials A through R and gets a
+# full Noise + yamux connection with A itself (ping, identify, a 1 MiB echo, both directions);
+# strangers' circuits carry the limit and are cut at it; a destination that stops reading is cut;
+# unknown destinations and relayed RESERVEs are refused.
+import asyncio
+import hashlib
+import os
+
+import microp2p_host  # noqa: F401  (native crypto)
+from microp2p.io import node as nodemod, relay
+from microp2p.proto.relay import codec, hop as hopmod, client as clientmod
+from microp2p.identity.keys import Ed25519PrivateKey
+from microp2p.identity.peerid import PeerId
+
+
+def run(coro, limit=60):
+    return asyncio.run(asyncio.wait_for(coro, limit))
+
+
+def _key(i):
+    return Ed25519PrivateKey.from_seed(bytes([i]) * 32)
+
+
+async def _until(pred, limit_s=10):
+    for _ in range(int(limit_s * 100)):
+        if pred():
+            return True
+        await asyncio.sleep(0.01)
+    return pred()
+
+
+async def setup(hop_config=None, unlimited_a=True):
+    r = nodemod.Node(_key(1))
+    raddr = await r.listen("/ip4/127.0.0.1/tcp/0")
+    cfg = hop_config or hopmod.HopConfig()
+    a = nodemod.Node(_key(2))
+    b = nodemod.Node(_key(3))
+    if unlimited_a:
+        cfg.unlimited.add(a.peer_id)
+    events = []
+    rh = relay.RelayHop(r, cfg, on_event=lambda n, f: events.append((n, f)))
+    ac = relay.RelayClient(a, on_event=lambda n, f: events.append((n, f)))
+    bc = relay.RelayClient(b)
+    rma = "%s/p2p/%s" % (raddr, r.peer_id)
+    ac.reserve(rma + "/p2p-circuit")
+    assert await _until(lambda: any(e[0] == "relay:reservation" for e in events))
+    return r, a, b, rh, ac, bc, rma, events
+
+
+async def _echo(node, conn, size):
+    st = await node.new_stream(conn, [nodemod.ECHO])
+    payload = os.urandom(size)
+
+    async def writer():
+        for i in range(0, size, 16384):
+            await st.write(payload[i:i + 16384])
+        await st.close()
+
+    t = asyncio.create_task(writer())
+    got = await st.read_all(size + 1)
+    await t
+    return hashlib.sha256(got).digest() == hashlib.sha256(payload).digest()
+
+
+def test_reserve_dial_ping_echo():
+    async def main():
+        r, a, b, rh, ac, bc, rma, events = await setup()
+        ev = [e for e in events if e[0] == "relay:reservation"][0][1]
+        circuit = "%s/p2p-circuit/p2p/%s" % (rma, a.peer_id)
+        assert ev["addrs"] == [circuit] and ev["relay"] == str(r.peer_id) and ev["limit"] is None
+        conn = await bc.dial(circuit)
+        assert conn.remote_peer == a.peer_id and relay.is_relayed(conn)
+        assert await _until(lambda: any(relay.is_relayed(c) for c in a.connections))
+        inbound = [c for c in a.connections if relay.is_relayed(c)][0]
+        assert inbound.remote_peer == b.peer_id
+        assert str(inbound.remote_addr).endswith("/p2p-circuit/p2p/%s" % b.peer_id)
+        rtts = await b.ping(conn, 3)
+        assert len(rtts) == 3
+        assert await _until(lambda: conn.identified is not None)
+        assert await _echo(b, conn, 1 << 20)
+        assert await _echo(a, inbound, 1 << 20)
+        assert len(rh.hop.circuits) == 1
+        conn.close()
+        assert await _until(lambda: not rh.hop.circuits)
+        closes = [e[1] for e in events if e[0] == "relay:circuit:close"]
+        assert closes and closes[0]["reason"] is None and closes[0]["bytes"][0] > (1 << 21)
+        for n in (a, b, r):
+            await n.stop()
+    run(main())
+
+
+def test_stranger_limit_cuts_circuit():
+    async def main():
+        cfg = hopmod.HopConfig()
+        cfg.limit_data = 200000
+        r, a, b, rh, ac, bc, rma, events = await setup(cfg, unlimited_a=False)
+        assert ac.reservations[r.peer_id].limit == {"duration": hopmod.LIMIT_DURATION_S, "data": 200000}
+        conn = await bc.dial("%s/p2p-circuit/p2p/%s" % (rma, a.peer_id))
+        assert conn.relay_limit == {"duration": hopmod.LIMIT_DURATION_S, "data": 200000}
+        assert len(await b.ping(conn, 1)) == 1
+        ok = None
+        try:
+            ok = await _echo(b, conn, 1 << 20)
+        except Exception:
+            ok = False
+        assert not ok
+        assert await _until(lambda: not rh.hop.circuits)
+        closes = [e[1] for e in events if e[0] == "relay:circuit:close"]
+        assert "data limit" in closes[0]["reason"] and rh.hop.stats["cut"] == 1
+        # A keeps serving: a new circuit works
+        conn2 = await bc.dial("%s/p2p-circuit/p2p/%s" % (rma, a.peer_id))
+        assert len(await b.ping(conn2, 1)) == 1
+        for n in (a, b, r):
+            await n.stop()
+    run(main())
+
+
+def test_refusals():
+    async def main():
+        r, a, b, rh, ac, bc, rma, events = await setup()
+        stranger = PeerId.from_public_key(_key(9).public_key)
+        try:
+            await bc.dial("%s/p2p-circuit/p2p/%s" % (rma, stranger))
+            assert False, "dial to a peer without reservation succeeded"
+        except clientmod.RelayRefused as e:
+            assert e.status == codec.NO_RESERVATION
+        # A RESERVE over a relayed connection is refused: B reserves at A through the circuit
+        conn = await bc.dial("%s/p2p-circuit/p2p/%s" % (rma, a.peer_id))
+        relay.RelayHop(a)
+        st = await b.new_stream(conn, [codec.HOP])
+        await st.write(codec.encode_hop({"type": codec.RESERVE}))
+        msg = await relay.read_message(st, codec.decode_hop)
+        assert msg["status"] == codec.PERMISSION_DENIED
+        # an oversized message: MALFORMED answer, stream ends, the relay keeps serving
+        st = await b.new_stream(b.connection_to(r.peer_id), [codec.HOP])
+        from microp2p.codec import varint
+        await st.write(varint.encode(5000) + b"\x00" * 100)
+        msg = await relay.read_message(st, codec.decode_hop)
+        assert msg["status"] == codec.MALFORMED_MESSAGE
+        assert len(await b.ping(conn, 1)) == 1
+        for n in (a, b, r):
+            await n.stop()
+    run(main())
+
+
+def test_stalled_reader_is_cut():
+    """A destination that accepts the circuit and then never reads the stop stream: the relay's
+    writes stop at the yamux window, the circuit is cut after STALL_TIMEOUT_MS, A keeps serving."""
+    async def main():
+        relay_stall = relay.STALL_TIMEOUT_MS
+        relay.STALL_TIMEOUT_MS = 1000
+        try:
+            r, a, b, rh, ac, bc, rma, events = await setup()
+            release = asyncio.Event()
+
+            async def hostile_stop(st):
+                await relay.read_message(st, codec.decode_stop)
+                await st.write(codec.encode_stop({"type": codec.STOP_STATUS, "status": codec.OK}))
+                await release.wait()   # never reads what the relay forwards
+
+            a.handle(codec.STOP, hostile_stop)
+            st = await b.new_stream(await b.dial(rma), [codec.HOP])
+            await st.write(clientmod.connect_request(a.peer_id))
+            assert clientmod.connect_response(await relay.read_message(st, codec.decode_hop)) is None
+
+            async def flood():
+                for _ in range(64):
+                    await st.write(b"\x00" * 65536)
+            t = asyncio.create_task(flood())
+            assert await _until(lambda: any(e[0] == "relay:circuit:close" for e in events), 30)
+            close = [e[1] for e in events if e[0] == "relay:circuit:close"][0]
+            assert "stopped reading" in close["reason"], close
+            # bounded: the relay forwarded about one window, not the flood
+            assert close["bytes"][0] < 1 << 20, close
+            try:
+                await asyncio.wait_for(t, 10)
+            except Exception:
+                pass
+            release.set()
+            a.handle(codec.STOP, ac._handle_stop)
+            conn2 = await bc.dial("%s/p2p-circuit/p2p/%s" % (rma, a.peer_id))
+            assert len(await b.ping(conn2, 1)) == 1
+            for n in (a, b, r):
+                await n.stop()
+        finally:
+            relay.STALL_TIMEOUT_MS = relay_stall
+    run(main(), 90)
