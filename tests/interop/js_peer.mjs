@@ -3,7 +3,8 @@
 //
 //   node js_peer.mjs --listen MA [--seed HEX64] [--dial MA]... [--sub TOPIC]... [--pub TOPIC:MSG]...
 //                    [--dht client|server] [--dht-protocol ID] [--dht-server]  (= --dht server)
-//                    [--relay-server] [--relay-client] [--pub-wait-ms N]
+//                    [--relay-server|--relay-hop] [--relay-no-limit] [--relay-client] [--pub-wait-ms N]
+//                    (--listen <relay>/p2p/R/p2p-circuit reserves a slot on R)
 //                    [--gossip-protocols P1,P2]   (e.g. /meshsub/1.1.0: a peer without IDONTWANT)
 //   node js_peer.mjs --print-id --seed HEX64
 //
@@ -39,7 +40,7 @@ function usage (msg) {
 }
 
 function parseArgs (argv) {
-  const o = { listen: [], dial: [], sub: [], pub: [], seed: null, printId: false, dht: null, dhtProtocol: null, relayServer: false, relayClient: false, pubWaitMs: PUB_WAIT_MS_DEFAULT, gossipProtocols: null }
+  const o = { listen: [], dial: [], sub: [], pub: [], seed: null, printId: false, dht: null, dhtProtocol: null, relayServer: false, relayNoLimit: false, relayClient: false, pubWaitMs: PUB_WAIT_MS_DEFAULT, gossipProtocols: null }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
     const val = () => {
@@ -65,6 +66,8 @@ function parseArgs (argv) {
       case '--dht': o.dht = val(); if (o.dht !== 'client' && o.dht !== 'server') usage('--dht wants client or server'); break
       case '--dht-protocol': o.dhtProtocol = val(); break
       case '--relay-server': o.relayServer = true; break
+      case '--relay-hop': o.relayServer = true; break
+      case '--relay-no-limit': o.relayNoLimit = true; break
       case '--relay-client': o.relayClient = true; break
       default: usage(`unknown argument ${a}`)
     }
@@ -130,13 +133,18 @@ const usesCircuit = opts.relayClient || opts.listen.concat(opts.dial).some((a) =
 if (usesCircuit || opts.relayServer) {
   const relay = await import('@libp2p/circuit-relay-v2')
   if (usesCircuit) transports.push(relay.circuitRelayTransport())
-  if (opts.relayServer) services.relay = relay.circuitRelayServer()
+  if (opts.relayServer) {
+    // --relay-no-limit: circuits carry no Limit (as a gateway does for its allow-listed devices);
+    // js then treats them as full connections (gossipsub, any protocol).
+    services.relay = relay.circuitRelayServer(opts.relayNoLimit ? { reservations: { applyDefaultLimit: false } } : {})
+  }
 }
 
 const privateKey = await privateKeyFor(opts.seed)
+const circuitListen = opts.listen.filter((a) => a.includes('/p2p-circuit'))
 const node = await createLibp2p({
   privateKey,
-  addresses: { listen: opts.listen },
+  addresses: { listen: opts.listen.filter((a) => !a.includes('/p2p-circuit')) },
   transports,
   connectionEncrypters: [noise()],
   streamMuxers: [yamux()],
@@ -146,7 +154,8 @@ const node = await createLibp2p({
 })
 
 function connInfo (conn) {
-  return { peer: conn.remotePeer.toString(), addr: conn.remoteAddr.toString(), direction: conn.direction, id: conn.id }
+  const addr = conn.remoteAddr.toString()
+  return { peer: conn.remotePeer.toString(), addr, direction: conn.direction, id: conn.id, relayed: addr.includes('/p2p-circuit'), limited: conn.limits != null }
 }
 
 node.addEventListener('connection:open', (e) => emit({ event: 'connection:open', ...connInfo(e.detail) }))
@@ -286,7 +295,7 @@ async function echoServe (stream) {
     stream.abort(e)
   }
 }
-await node.handle(ECHO_PROTOCOL, echoServe, { maxInboundStreams: ECHO_MAX_STREAMS, maxOutboundStreams: ECHO_MAX_STREAMS })
+await node.handle(ECHO_PROTOCOL, echoServe, { maxInboundStreams: ECHO_MAX_STREAMS, maxOutboundStreams: ECHO_MAX_STREAMS, runOnLimitedConnection: true })
 
 function targetOf (cmd) {
   if (cmd.addr != null) return multiaddr(cmd.addr)
@@ -300,7 +309,7 @@ async function connectTo (cmd) {
 
 async function echoOnce (peer, size) {
   const signal = AbortSignal.timeout(ECHO_TIMEOUT_MS)
-  const stream = await node.dialProtocol(peer, ECHO_PROTOCOL, { signal })
+  const stream = await node.dialProtocol(peer, ECHO_PROTOCOL, { signal, runOnLimitedConnection: true })
   const payload = randomBytes(size)
   const want = createHash('sha256').update(payload).digest('hex')
   const reading = (async () => {
@@ -434,6 +443,10 @@ const commands = {
     await finished
     bench = null
     emit({ event: 'bench-result', ...benchSummary(b) })
+  },
+  async 'relay-reservations' () {
+    const r = node.services.relay
+    emit({ event: 'relay-reservations', peers: r == null ? [] : [...r.reservations.keys()].map((p) => p.toString()) })
   },
   async peers () {
     emit({ event: 'peers', peers: node.getConnections().map(connInfo) })
@@ -578,7 +591,28 @@ async function runCommand (line) {
 
 await node.start()
 for (const t of opts.sub) pubsub.subscribe(t)
-emit({ event: 'started', peerId: node.peerId.toString(), addrs: node.getMultiaddrs().map((a) => a.toString()) })
+emit({ event: 'started', peerId: node.peerId.toString(), addrs: node.getMultiaddrs().map((a) => a.toString()).filter((a) => !a.includes('/p2p-circuit')) })
+
+// Reservations (microp2p's contract: relay:reservation with the circuit addrs): js reserves when
+// it listens on <relay>/p2p-circuit and then lists the circuit address among its own.
+let circuitSeen = ''
+node.addEventListener('self:peer:update', () => {
+  const addrs = node.getMultiaddrs().map((a) => a.toString()).filter((a) => a.includes('/p2p-circuit'))
+  const key = addrs.join(' ')
+  if (key === circuitSeen) return
+  circuitSeen = key
+  for (const a of addrs) {
+    const relay = a.split('/p2p-circuit')[0].split('/p2p/').pop()
+    emit({ event: 'relay:reservation', relay, addrs: addrs.filter((x) => x.includes(`/p2p/${relay}/p2p-circuit`)), expire: null })
+  }
+})
+if (circuitListen.length > 0) {
+  try {
+    await node.components?.transportManager?.listen?.(circuitListen.map((a) => multiaddr(a)))
+  } catch (e) {
+    emitError('relay-listen', e)
+  }
+}
 
 const rl = createInterface({ input: process.stdin })
 rl.on('line', (line) => { if (line.trim() !== '') runCommand(line) })
