@@ -80,7 +80,8 @@ def run_node_passthrough(argv):
 
 
 def add_ping_args(p):
-    p.add_argument("addr", metavar="MA", help="multiaddr of the peer, ending in /p2p/PEER_ID")
+    p.add_argument("addr", metavar="MA", help="multiaddr of the peer, ending in /p2p/PEER_ID "
+                   "(<relay>/p2p/R/p2p-circuit/p2p/PEER pings PEER through relay R)")
     p.add_argument("--count", type=int, default=3, help="number of pings (default 3)")
     p.add_argument("--timeout", type=float, default=15.0, help="seconds to wait in all")
     add_identity_args(p)
@@ -93,16 +94,23 @@ def run_ping(args):
 
     try:
         maddr = Multiaddr.from_string(args.addr)
-        target = maddr.value_for("p2p")
+        target = maddr.peer_id()   # the LAST /p2p/ID: through a relay, the peer behind it
+        circuit = "p2p-circuit" in maddr.protocols()
     except MicroP2PError as e:
         raise CliError("bad multiaddr %s: %s" % (args.addr, e))
-    if target is None:
+    if target is None or maddr.protocols()[-1] != "p2p":
         raise CliError("the multiaddr must end in /p2p/PEER_ID")
 
     async def go():
         node = nodemod.Node(load_identity(args))
         try:
-            conn = await node.dial(maddr)
+            if circuit:
+                from microp2p.io import relay
+                conn = await relay.RelayClient(node).dial(maddr)
+            else:
+                conn = await node.dial(maddr)
+            if conn.remote_peer != target:
+                raise CliError("reached %s, not %s" % (conn.remote_peer, target))
             rtts = await node.ping(conn, args.count, on_rtt=lambda r: print(
                 "ping %s: rtt=%.3f ms" % (conn.remote_peer, r), flush=True))
             return rtts
