@@ -8,6 +8,7 @@ import os
 
 import microp2p_host  # noqa: F401  (native crypto)
 from microp2p.io import node as nodemod, relay
+from microp2p.cli import ECHO, handle_echo
 from microp2p.proto.relay import codec, hop as hopmod, client as clientmod
 from microp2p.identity.keys import Ed25519PrivateKey
 from microp2p.identity.peerid import PeerId
@@ -35,6 +36,8 @@ async def setup(hop_config=None, unlimited_a=True):
     cfg = hop_config or hopmod.HopConfig()
     a = nodemod.Node(_key(2))
     b = nodemod.Node(_key(3))
+    for n in (a, b):
+        n.handle(ECHO, handle_echo)
     if unlimited_a:
         cfg.unlimited.add(a.peer_id)
     events = []
@@ -48,7 +51,7 @@ async def setup(hop_config=None, unlimited_a=True):
 
 
 async def _echo(node, conn, size):
-    st = await node.new_stream(conn, [nodemod.ECHO])
+    st = await node.new_stream(conn, [ECHO])
     payload = os.urandom(size)
 
     async def writer():
@@ -68,6 +71,7 @@ def test_reserve_dial_ping_echo():
         ev = [e for e in events if e[0] == "relay:reservation"][0][1]
         circuit = "%s/p2p-circuit/p2p/%s" % (rma, a.peer_id)
         assert ev["addrs"] == [circuit] and ev["relay"] == str(r.peer_id) and ev["limit"] is None
+        assert circuit in [str(x) for x in a.advertised_addrs()]   # announced in identify
         conn = await bc.dial(circuit)
         assert conn.remote_peer == a.peer_id and relay.is_relayed(conn)
         assert await _until(lambda: any(relay.is_relayed(c) for c in a.connections))

@@ -31,8 +31,14 @@ def wall_s():
 
 
 def is_relayed(conn):
+    if getattr(conn, "relayed", False):
+        return True
     a = conn.remote_addr
     return a is not None and "p2p-circuit" in a.protocols()
+
+
+def _is_circuit(maddr):
+    return "p2p-circuit" in maddr.protocols()
 
 
 def split_circuit(maddr):
@@ -77,30 +83,10 @@ async def _read_message(st, decode):
     return decode(r.message())
 
 
-async def _upgrade(node, st, remote_addr, outbound, expected=None):
-    """The full libp2p upgrade over a relayed stream (the Node API's duplex entry points)."""
-    try:
-        if outbound:
-            return await node.dial_stream(st, remote_addr=remote_addr, expected_peer=expected)
-        return await node.accept_stream(st, remote_addr=remote_addr)
-    except TypeError:
-        if not hasattr(node, "_on_inbound"):
-            raise
-    # TEMPORARY, until "Node API:" lands: the older node takes a reader/writer pair.
-    r, w = _OldReader(st), _OldWriter(st)
-    if outbound:
-        return await node.dial_stream(r, w, remote_addr, expected)
-    return await node.accept_stream(r, w, remote_addr)
+class RelayedStream:
+    """The duplex a relayed connection runs over: a hop/stop yamux stream whose reset reads as
+    EOF and fails writes as OSError, so the connection inside ends as on a closed socket."""
 
-
-def _listen_connections(node, fn):
-    if hasattr(node, "on_connection"):
-        node.on_connection(fn)
-    else:   # TEMPORARY: the node before "Node API:"
-        node.connection_listeners.append(fn)
-
-
-class _OldReader:
     def __init__(self, st):
         self.st = st
 
@@ -110,28 +96,25 @@ class _OldReader:
         except MicroP2PError:
             return b""
 
+    async def write(self, data):
+        try:
+            await self.st.write(data)
+        except MicroP2PError as e:
+            raise OSError("relayed stream: %s" % e)
 
-class _OldWriter:
-    def __init__(self, st):
-        self.st = st
-        self.buf = []
-
-    def write(self, data):
-        self.buf.append(bytes(data))
-
-    async def drain(self):
-        while self.buf:
-            await self.st.write(self.buf.pop(0))
-
-    def close(self):
-        pass
-
-    async def wait_closed(self):
+    async def close(self):
         try:
             await self.st.close()
         except Exception:
             pass
-        self.st.reset()
+
+
+async def _upgrade(node, st, remote_addr, outbound, expected=None):
+    """The full libp2p upgrade (mss, Noise, yamux) over a relayed stream."""
+    d = RelayedStream(st)
+    if outbound:
+        return await node.dial_stream(d, remote_addr, expected, relayed=True)
+    return await node.accept_stream(d, remote_addr, relayed=True)
 
 
 class RelayClient:
@@ -145,8 +128,10 @@ class RelayClient:
         self.tasks = TaskGroup(self._task_error)
         self.relayed_in = 0
         self.relayed_out = 0
+        self._advertised = []
         node.handle(codec.STOP, self._handle_stop)
-        _listen_connections(node, self._on_connection)
+        node.on_connection(self._on_connection)
+        node.dialer(_is_circuit, self._dial_for_node)
 
     def _emit(self, name, fields):
         if self.on_event is not None:
@@ -154,7 +139,7 @@ class RelayClient:
 
     def _task_error(self, e):
         if isinstance(e, (MicroP2PError, OSError, EOFError, TimeoutError)):
-            self.node._log("relay: %s %s" % (type(e).__name__, e))
+            self.node.log("relay: %s %s" % (type(e).__name__, e))
         else:
             print_exc(e)
 
@@ -190,6 +175,9 @@ class RelayClient:
             self.relayed_in += 1
 
     # ---- dialling through a relay --------------------------------------------------------------
+    async def _dial_for_node(self, maddr, expected):
+        return await self.dial(maddr)
+
     async def _relay_conn(self, relay_addr, rid):
         conn = self.node.connection_to(rid)
         if conn is None or conn.closed:
@@ -297,12 +285,14 @@ class RelayClient:
             backoff = min(backoff * 2, RETRY_MAX_MS)
 
     def _advertise(self):
-        """Circuit addresses go into what identify advertises (node.advertised_addrs)."""
-        addrs = []
-        for r in self.reservations.values():
-            if r.state == client.ACTIVE:
-                addrs.extend(r.addrs)
-        self.node.relay_addrs = addrs
+        """Our circuit addresses are announced in identify while their reservation holds."""
+        addrs = self.circuit_addrs()
+        for a in self._advertised:
+            if a not in addrs:
+                self.node.remove_address(a)
+        for a in addrs:
+            self.node.add_address(a)
+        self._advertised = addrs
 
     def circuit_addrs(self):
         out = []
@@ -325,7 +315,7 @@ class RelayHop:
         self.on_event = on_event
         self.tasks = TaskGroup()
         node.handle(codec.HOP, self._handle_hop)
-        _listen_connections(node, self._on_connection)
+        node.on_connection(self._on_connection)
 
     def _emit(self, name, fields):
         if self.on_event is not None:
@@ -339,7 +329,7 @@ class RelayHop:
 
     def relay_addrs(self):
         pid = "/p2p/" + str(self.node.peer_id)
-        return [a.encapsulate(pid) for a in self.node.listen_addrs if "p2p-circuit" not in a.protocols()]
+        return [a.encapsulate(pid) for a in self.node.advertised_addrs() if "p2p-circuit" not in a.protocols()]
 
     async def _handle_hop(self, st):
         try:
@@ -383,7 +373,7 @@ class RelayHop:
                 if status != codec.OK:
                     status = codec.CONNECTION_FAILED
             except Exception as e:
-                self.node._log("relay: stop to %s failed: %s %s" % (dst, type(e).__name__, e))
+                self.node.log("relay: stop to %s failed: %s %s" % (dst, type(e).__name__, e))
                 status = codec.CONNECTION_FAILED
         if status != codec.OK:
             if dst_st is not None:
