@@ -14,11 +14,16 @@ from microp2p.identity.keys import Ed25519PrivateKey
 
 USAGE = ("usage: node --listen MA [--seed HEX64|--key FILE] [--dial MA]... [--sub TOPIC]... [--pub TOPIC:MSG]... "
          "[--device] [--floodsub] [--gossip-protocols P1,P2,...] [--dht client|server] [--dht-protocol ID] "
-         "[--verbose] [--version]")
+         "[--relay-hop] [--relay-allow PEER_ID]... [--verbose] [--version]")
 HELP = USAGE + """
 
 A libp2p peer. stdout: JSON event lines only ("started" first, with the bound addresses); logs
 go to stderr. It exits on {"cmd":"stop"}, stdin EOF or SIGTERM.
+
+  --listen <relay addr>/p2p/RELAY_ID/p2p-circuit   reserve a slot on that relay (never bound here);
+                     the circuit addresses arrive in relay:reservation {relay, addrs, expire}
+  --relay-hop        serve circuit relay v2 (strangers' circuits carry the default limit)
+  --relay-allow ID   with --relay-hop: circuits to this peer carry no limit
 
 stdin: one JSON command per line (an "id" field is echoed in the answer):
   {"cmd":"dial","addr":MA}                   -> dial:ok {addr, peer} | dial:error {addr, error}
@@ -33,6 +38,8 @@ stdin: one JSON command per line (an "id" field is echoed in the answer):
   {"cmd":"get_closest_peers","key":ID|CID}   -> dht:closest_peers {key, peers}
   {"cmd":"provide","key":CID}                -> dht:provided {key, peers}
   {"cmd":"find_providers","key":CID}         -> dht:providers {key, providers}
+  {"cmd":"relay"}                            -> relay {reservations, hop, relayedIn, relayedOut}
+  (dial/ping/echo of <relay>/p2p/R/p2p-circuit/p2p/B reach B through R: the LAST /p2p/ID)
   {"cmd":"stop"}
 A malformed command answers {"event":"error","cmd":..,"error":..}."""
 ECHO = "/microp2p/echo/1.0.0"  # a test protocol: echo until EOF (interop tests and benches)
@@ -60,8 +67,9 @@ def _percentile(sorted_vals, q):
 
 def parse_args(argv):
     opts = {"listen": [], "dial": [], "sub": [], "pub": [], "seed": None, "key": None, "device": False,
-            "log": False, "floodsub": False, "gossip-protocols": None, "dht": None, "dht-protocol": None}
-    multi = ("listen", "dial", "sub", "pub")
+            "log": False, "floodsub": False, "gossip-protocols": None, "dht": None, "dht-protocol": None,
+            "relay-hop": False, "relay-allow": []}
+    multi = ("listen", "dial", "sub", "pub", "relay-allow")
     i = 0
     while i < len(argv):
         a = argv[i]
@@ -77,6 +85,10 @@ def parse_args(argv):
             continue
         if a == "--floodsub":
             opts["floodsub"] = True
+            i += 1
+            continue
+        if a == "--relay-hop":
+            opts["relay-hop"] = True
             i += 1
             continue
         if a == "--verbose":
@@ -125,6 +137,17 @@ def check_opts(opts):
     for spec in opts["pub"]:
         if ":" not in spec:
             raise ValueError("--pub wants TOPIC:MESSAGE, got %r" % spec[:200])
+    if opts["relay-allow"] and not opts["relay-hop"]:
+        raise ValueError("--relay-allow needs --relay-hop")
+    for pid in opts["relay-allow"]:
+        from microp2p.identity.peerid import PeerId
+        try:
+            PeerId.from_string(pid)
+        except MicroP2PError as e:
+            raise ValueError("--relay-allow %s: not a peer ID (%s)" % (pid[:200], e))
+    for a in opts["listen"]:
+        if "/p2p-circuit" in a and Multiaddr.from_string(a).peer_id() is None:
+            raise ValueError("--listen %s: a circuit listen needs the relay's /p2p/ID before /p2p-circuit" % a[:200])
 
 
 def dht_key(text):
@@ -186,6 +209,9 @@ class Runner:
         if opts["dht"]:
             from microp2p.io.kad import KadDHT, PROTOCOL_ID
             self.dht = KadDHT(self.node, opts["dht"], opts["dht-protocol"] or PROTOCOL_ID)
+        self.relay = None       # io.relay.RelayClient: STOP, circuit dials, reservations
+        self.hop = None         # io.relay.RelayHop with --relay-hop
+        self._setup_relay()
         self.done = asyncio.Event()
         self.pubsub = None
         self._bench = None      # armed bench-recv state
@@ -202,14 +228,32 @@ class Runner:
     def log(self, msg):
         sys.stderr.write(str(msg) + "\n")
 
+    def _setup_relay(self):
+        from microp2p.io import relay
+        from microp2p.identity.peerid import PeerId
+        self.relay = relay.RelayClient(self.node, on_event=self.emit)
+        if self.opts["relay-hop"]:
+            from microp2p.proto.relay import hop
+            cfg = hop.HopConfig()
+            for pid in self.opts["relay-allow"]:
+                cfg.unlimited.add(PeerId.from_string(pid))
+            self.hop = relay.RelayHop(self.node, cfg, on_event=self.emit)
+
     async def run(self):
         node = self.node
-        for ma in self.opts["listen"] or ["/ip4/127.0.0.1/tcp/0"]:
-            await node.listen(ma)
+        listens = self.opts["listen"] or ["/ip4/127.0.0.1/tcp/0"]
+        circuits = [ma for ma in listens if "/p2p-circuit" in ma]
+        for ma in listens:
+            if ma not in circuits:
+                await node.listen(ma)
+        if circuits and len(circuits) == len(listens):
+            node.start()
         self._setup_pubsub()
         self.emit(E.STARTED, {"peerId": str(node.peer_id),
                               "addrs": [str(a) + "/p2p/" + str(node.peer_id) for a in node.listen_addrs],
                               "runtime": sys.implementation.name})
+        for ma in circuits:   # never bound: a slot on the relay; addrs arrive in relay:reservation
+            self.relay.reserve(ma)
         for ma in self.opts["dial"]:
             await self.cmd_dial({"addr": ma})
         if self.dht is not None:
@@ -345,7 +389,11 @@ class Runner:
         if cmd.get("peer"):
             return PeerId.from_string(cmd["peer"])
         if cmd.get("addr"):
-            return PeerId.from_string(Multiaddr.from_string(cmd["addr"]).value_for("p2p"))
+            # the LAST /p2p/ID: behind a relay (/p2p/R/p2p-circuit/p2p/B) that is B, not R
+            pid = Multiaddr.from_string(cmd["addr"]).peer_id()
+            if pid is None:
+                raise ValueError("address without /p2p/ID: %s" % cmd["addr"])
+            return pid
         if self.node.connections:
             return self.node.connections[0].remote_peer
         raise ValueError("no peer given and no connection")
@@ -365,20 +413,39 @@ class Runner:
             return
         self.emit(E.DIAL_OK, {"addr": cmd["addr"], "peer": str(conn.remote_peer)})
 
-    async def cmd_ping(self, cmd):
+    async def _reach(self, cmd):
+        """The connection a command addressed by peer/addr runs on: through the relay for a
+        /p2p-circuit address (a relayed connection to that peer, reused or dialled)."""
         peer = self._peer(cmd)
-        if self.node.connection_to(peer) is None and cmd.get("addr"):
-            await self.node.dial(cmd["addr"])
-        rtts = await self.node.ping(peer, int(cmd.get("count", 1)))
+        addr = cmd.get("addr")
+        if addr and "/p2p-circuit" in addr:
+            for c in self.node.connections:
+                if c.remote_peer == peer and c.relayed and not c.closed:
+                    return c
+            return await self.node.dial(addr)
+        conn = self.node.connection_to(peer)
+        if conn is None and addr:
+            conn = await self.node.dial(addr)
+        return conn if conn is not None else peer
+
+    async def cmd_ping(self, cmd):
+        try:
+            target = await self._reach(cmd)
+        except Exception as e:
+            self.emit("dial:error", {"addr": cmd.get("addr"), "error": "%s: %s" % (type(e).__name__, e)})
+            return
+        peer = self._peer(cmd)
+        rtts = await self.node.ping(target, int(cmd.get("count", 1)))
         for r in rtts:
             self.emit(E.PING, {"peer": str(peer), "rtt": r})
 
     async def cmd_echo(self, cmd):
+        target = await self._reach(cmd)
         peer = self._peer(cmd)
         n = min(int(cmd.get("streams", 1)), ECHO_MAX_STREAMS)
         size = min(int(cmd.get("size", 1024)), ECHO_MAX_SIZE)
         t0 = ticks_ms()
-        results = await asyncio.gather(*[self._echo_one(peer, size) for _ in range(n)],
+        results = await asyncio.gather(*[self._echo_one(target, size) for _ in range(n)],
                                        return_exceptions=True)
         errors = [repr(r) for r in results if r is not True]
         self.emit(E.ECHO, {"peer": str(peer), "ok": not errors, "streams": n, "bytes": size,
@@ -550,6 +617,16 @@ class Runner:
             pass
         self._bench = None
         self.emit(E.BENCH_RESULT, bench_summary(b))
+
+    async def cmd_relay(self, cmd):
+        """{"cmd":"relay"} -> {"event":"relay", reservations held (client), hop table (--relay-hop)}"""
+        held = []
+        for rid in self.relay.reservations:
+            r = self.relay.reservations[rid]
+            held.append({"relay": str(rid), "state": r.state, "expire": r.expire,
+                         "addrs": [str(a) for a in r.addrs]})
+        self.emit("relay", {"reservations": held, "hop": self.hop.table() if self.hop else None,
+                            "relayedIn": self.relay.relayed_in, "relayedOut": self.relay.relayed_out})
 
     async def cmd_peers(self, cmd):
         self.emit(E.PEERS, {"peers": [str(c.remote_peer) for c in self.node.connections]})

@@ -37,7 +37,12 @@ DHT_CLOSEST_PEERS = "dht:closest_peers"
 DHT_PROVIDED = "dht:provided"
 DHT_PROVIDERS = "dht:providers"
 DHT_BOOTSTRAP = "dht:bootstrap"       # gateway: {reached, of, table} after its DHT bootstrap
-RELAY_RESERVATION = "relay:reservation"
+RELAY_RESERVATION = "relay:reservation"     # {relay, addrs, expire, limit, renewed}: every reservation and renewal
+RELAY_RESERVATION_ERROR = "relay:reservation:error"   # {relay, error, status?}: refused / lost; retried
+RELAY_RESERVE = "relay:reserve"             # hop: {peer, status} for every RESERVE answered
+RELAY_CIRCUIT_OPEN = "relay:circuit:open"   # hop: {id, src, dst, limited, circuits}
+RELAY_CIRCUIT_CLOSE = "relay:circuit:close"  # hop: {id, src, dst, bytes: [src->dst, dst->src], reason, circuits}
+RELAY_CIRCUIT_REFUSED = "relay:circuit:refused"  # hop: {src, dst, status}
 
 # gateway (microp2p_host.gateway)
 DEVICE_CONNECTED = "device:connected"

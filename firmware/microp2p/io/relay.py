@@ -10,6 +10,7 @@
 #
 # A relayed connection is a full connection (Noise + yamux inside the relayed yamux stream); its
 # remote_addr contains /p2p-circuit, which is how it is told apart (is_relayed).
+from microp2p import events as E
 from microp2p.proto.relay import codec, client, hop as hopmod
 from microp2p.aio import asyncio, TimeoutError, TaskGroup, print_exc
 from microp2p.clock import wall_ms, ticks_ms, ticks_diff
@@ -259,7 +260,7 @@ class RelayClient:
                         evs = await self._reserve_once(r, conn)
                         backoff = RETRY_MIN_MS
                         self._advertise()
-                        self._emit("relay:reservation", {
+                        self._emit(E.RELAY_RESERVATION, {
                             "relay": str(rid), "addrs": [str(a) for a in r.addrs], "expire": r.expire,
                             "limit": r.limit, "renewed": evs[0][0] == "renewed"})
                     wait = r.refresh_at - wall_s()
@@ -272,10 +273,10 @@ class RelayClient:
             except asyncio.CancelledError:
                 raise
             except client.RelayRefused as e:
-                self._emit("relay:reservation:error", {"relay": str(rid), "error": str(e),
+                self._emit(E.RELAY_RESERVATION_ERROR, {"relay": str(rid), "error": str(e),
                                                        "status": codec.status_name(e.status)})
             except Exception as e:
-                self._emit("relay:reservation:error", {"relay": str(rid), "error": "%s: %s" % (type(e).__name__, e)})
+                self._emit(E.RELAY_RESERVATION_ERROR, {"relay": str(rid), "error": "%s: %s" % (type(e).__name__, e)})
             if rid not in self.reservations:
                 break
             if lost.is_set():
@@ -350,7 +351,7 @@ class RelayHop:
             answer, status = self.hop.reserve(peer, ip, relayed, wall_s(), self.relay_addrs())
             await st.write(answer)
             await st.close()
-            self._emit("relay:reserve", {"peer": str(peer), "status": codec.status_name(status)})
+            self._emit(E.RELAY_RESERVE, {"peer": str(peer), "status": codec.status_name(status)})
         elif t == codec.CONNECT:
             await self._connect(st, peer, PeerId.from_bytes(msg["peer"]["id"]), relayed)
         else:
@@ -380,7 +381,7 @@ class RelayHop:
                 dst_st.reset()
             await st.write(h.connect_answer(status))
             await st.close()
-            self._emit("relay:circuit:refused", {"src": str(src), "dst": str(dst), "status": codec.status_name(status)})
+            self._emit(E.RELAY_CIRCUIT_REFUSED, {"src": str(src), "dst": str(dst), "status": codec.status_name(status)})
             return
         # Two streams between two peers: both admitted again right before opening (the await
         # above let other CONNECTs in; the caps must hold at this point).
@@ -392,11 +393,11 @@ class RelayHop:
             return
         c = h.open_circuit(src, dst, limit, ticks_ms())
         await st.write(h.connect_answer(codec.OK, limit))
-        self._emit("relay:circuit:open", {"id": c.id, "src": str(src), "dst": str(dst),
+        self._emit(E.RELAY_CIRCUIT_OPEN, {"id": c.id, "src": str(src), "dst": str(dst),
                                           "limited": limit is not None, "circuits": len(h.circuits)})
         reason = await self.splice(st, dst_st, c)
         h.close_circuit(c, cut=reason is not None)
-        self._emit("relay:circuit:close", {"id": c.id, "src": str(src), "dst": str(dst),
+        self._emit(E.RELAY_CIRCUIT_CLOSE, {"id": c.id, "src": str(src), "dst": str(dst),
                                            "bytes": [c.sent[0], c.sent[1]], "reason": reason,
                                            "circuits": len(h.circuits)})
 
