@@ -56,6 +56,9 @@ MAX_BACKOFF_CAP_MS = 600000
 WIFI_CONNECT_TIMEOUT_MS = 20000
 SERIAL_RX_BUF = 2048            # machine.UART receive buffer on boards
 MAX_CONFIG_BYTES = 8192
+# Reach (sensor_node/reach.py, loaded on first use): relayed connections from the gateway and
+# /microp2p/sensor/1.0.0 (latest signed reading + status).
+REACH_PROTOCOLS = ("/libp2p/circuit/relay/0.2.0/stop", "/microp2p/sensor/1.0.0")
 # After a reconnect, our messages of the last REPLAY_WINDOW_MS are sent again (see _flush_loop).
 # Must stay well inside the gossipsub seen TTL (2 min) so every copy is recognised as a duplicate.
 REPLAY_WINDOW_MS = 30000
@@ -126,6 +129,10 @@ class SensorApp:
         if allowed is None:
             allowed = [gw] if gw else []
         self.command_from = allowed
+        for p in REACH_PROTOCOLS:
+            self.node.handle(p, self._reach)
+        self.relay = None
+        self.started_ms = ticks_ms()
         self.sensor = sensors.make(cfg["sensor"])
         self.topic = cfg["topic"]
         self.interval_ms = cfg["interval_ms"]
@@ -374,6 +381,10 @@ class SensorApp:
         self.pubsub.publish(self.topic, cbor.encode(reading))
         self.sent += 1
         self.emit(E.PUBLISHED, {"seq": seq})
+
+    async def _reach(self, st):
+        from sensor_node import reach
+        await reach.serve(self, st)
 
     def _sample_heap(self):
         try:

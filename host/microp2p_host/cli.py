@@ -2,6 +2,7 @@
 # registered in COMMANDS; main() dispatches. Output contracts (see docs/architecture.md) that scripts
 # rely on: `id` prints only the peer ID; errors go to stderr with a non-zero exit status.
 import argparse
+import json
 import os
 import sys
 
@@ -95,7 +96,6 @@ def run_ping(args):
     try:
         maddr = Multiaddr.from_string(args.addr)
         target = maddr.peer_id()   # the LAST /p2p/ID: through a relay, the peer behind it
-        circuit = "p2p-circuit" in maddr.protocols()
     except MicroP2PError as e:
         raise CliError("bad multiaddr %s: %s" % (args.addr, e))
     if target is None or maddr.protocols()[-1] != "p2p":
@@ -104,13 +104,7 @@ def run_ping(args):
     async def go():
         node = nodemod.Node(load_identity(args))
         try:
-            if circuit:
-                from microp2p.io import relay
-                conn = await relay.RelayClient(node).dial(maddr)
-            else:
-                conn = await node.dial(maddr)
-            if conn.remote_peer != target:
-                raise CliError("reached %s, not %s" % (conn.remote_peer, target))
+            conn = await _connect(node, maddr)
             rtts = await node.ping(conn, args.count, on_rtt=lambda r: print(
                 "ping %s: rtt=%.3f ms" % (conn.remote_peer, r), flush=True))
             return rtts
@@ -123,6 +117,68 @@ def run_ping(args):
         raise CliError("ping %s failed: %s %s" % (args.addr, type(e).__name__, e))
     if len(rtts) != args.count:
         raise CliError("ping %s: %d of %d answered" % (args.addr, len(rtts), args.count))
+    return EXIT_OK
+
+
+async def _connect(node, maddr):
+    """A connection to the peer named by maddr's LAST /p2p/ID (through the relay for a circuit)."""
+    if "p2p-circuit" in maddr.protocols():
+        from microp2p.io import relay
+        conn = await relay.RelayClient(node).dial(maddr)
+    else:
+        conn = await node.dial(maddr)
+    target = maddr.peer_id()
+    if target is not None and conn.remote_peer != target:
+        raise CliError("reached %s, not %s" % (conn.remote_peer, target))
+    return conn
+
+
+def add_sensor_args(p):
+    p.add_argument("action", choices=["read"], help="read: the latest signed reading and the status")
+    p.add_argument("addr", metavar="MA", help="the device: <gateway addr>/p2p/GW/p2p-circuit/p2p/DEV "
+                   "or a direct address ending in /p2p/DEV")
+    p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait in all")
+    add_identity_args(p)
+
+
+def run_sensor(args):
+    """`microp2p sensor read MA`: one JSON line {peer, verified, reading, topic, status}; the
+    reading's signature is checked against the device's own key (exit 1 if it fails)."""
+    import asyncio
+    from microp2p.io import node as nodemod
+    from microp2p.codec.multiaddr import Multiaddr
+    from microp2p.proto import sensor
+
+    try:
+        maddr = Multiaddr.from_string(args.addr)
+    except MicroP2PError as e:
+        raise CliError("bad multiaddr %s: %s" % (args.addr, e))
+    if maddr.peer_id() is None:
+        raise CliError("the multiaddr must end in /p2p/DEVICE_ID")
+
+    async def go():
+        node = nodemod.Node(load_identity(args))
+        try:
+            conn = await _connect(node, maddr)
+            st = await node.new_stream(conn, [sensor.PROTOCOL])
+            return conn.remote_peer, await sensor.request(st)
+        finally:
+            await node.stop()
+
+    try:
+        peer, resp = asyncio.run(asyncio.wait_for(go(), args.timeout))
+    except (OSError, MicroP2PError, EOFError, asyncio.TimeoutError) as e:
+        raise CliError("sensor read %s failed: %s %s" % (args.addr, type(e).__name__, e))
+    out = {"peer": str(peer), "verified": False, "reading": None, "topic": None, "status": resp["status"]}
+    if resp.get("signed") is not None:
+        try:
+            author, reading, topic = sensor.verify_signed(resp["signed"])
+        except MicroP2PError as e:
+            raise CliError("sensor read %s: the reading does not verify: %s" % (args.addr, e))
+        if author != peer:
+            raise CliError("sensor read %s: reading signed by %s, not the device" % (args.addr, author))
+        out.update(verified=True, reading=reading, topic=topic)
+    print(json.dumps(out), flush=True)
     return EXIT_OK
 
 
@@ -196,6 +252,8 @@ COMMANDS = [
     ("id", "print the peer ID of an identity", add_id_args, run_id),
     ("keygen", "write a new Ed25519 identity to a file", add_keygen_args, run_keygen),
     ("ping", "ping a peer over /ipfs/ping/1.0.0 and print RTTs", add_ping_args, run_ping),
+    ("sensor", "ask a device for its latest signed reading and status (/microp2p/sensor/1.0.0)",
+     add_sensor_args, run_sensor),
     ("gateway", "run the gateway between devices (TCP, serial) and the libp2p network",
      add_gateway_args, run_gateway),
     ("command", "sign and send a command to the devices; report which accepted it",

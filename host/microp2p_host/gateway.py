@@ -15,6 +15,9 @@
 #               allow = ["12D3...", {id = "12D3...", name = "greenhouse-1"}]
 #   [[serial]]  path = "/dev/ttyUSB0"   baud = 115200   throttle = false   # throttle: pace a pty
 #   [pubsub]    topics = ["sensors/readings", "sensors/commands"]
+#   [relay]     hop = true     # circuit relay v2: each connected allow-listed device is reachable at
+#                              # <network addr>/p2p/GW/p2p-circuit/p2p/DEV (its link counts as a
+#                              # reservation without limits); RESERVE only from allow-listed peers
 #   [gateway]   stats_interval_s = 10   table_interval_s = 1   message_events = false
 #               bootstrap_max_attempts = 10   max_connections = 1024   max_pending_upgrades = 64
 #   [mqtt]      url = "mqtt://127.0.0.1:1883"  prefix = "microp2p"  out = [...]  in = [...]  qos = 1
@@ -120,6 +123,7 @@ class GatewayConfig:
         self.dht_bootstrap = []
         self.dht_protocol = None
         self.dht_rendezvous_s = 60.0
+        self.relay_hop = False
 
     @classmethod
     def load(cls, path):
@@ -204,6 +208,10 @@ class GatewayConfig:
             c.dht_rendezvous_s = float(dht.get("rendezvous_interval_s", c.dht_rendezvous_s))
             if c.dht_rendezvous_s <= 0:
                 raise ConfigError("dht.rendezvous_interval_s must be positive")
+        rel = d.get("relay", {})
+        if not isinstance(rel, dict):
+            raise ConfigError("[relay] must be a table")
+        c.relay_hop = bool(rel.get("hop", False))
         if not c.network_listen and not c.device_listen and not c.serial:
             raise ConfigError("nothing to do: no network.listen, devices.listen or serial ports")
         return c
@@ -271,6 +279,18 @@ class DeviceState:
                 "msgsOut": self.msgs_out, "connects": self.connects}
 
 
+def _setup_relay(gw):
+    """[relay] hop = true: a RelayHop whose allow-listed devices need no RESERVE and whose
+    circuits to them carry no limit; only allow-listed peers may RESERVE."""
+    from microp2p.io import relay
+    from microp2p.proto.relay import hop
+    cfg = hop.HopConfig()
+    allowed = set(PeerId.from_string(p) for p in gw.config.allow)
+    cfg.reserve_allow = allowed
+    cfg.unlimited = set(allowed)
+    return relay.RelayHop(gw.node, cfg, on_event=gw.emit)
+
+
 class Gateway:
     def __init__(self, config, key=None, out=None, err=None, table=None):
         """out: where JSON event lines go (stdout); err: the table/log stream (stderr).
@@ -311,6 +331,14 @@ class Gateway:
         self.metrics_server = None
         self._device_ports = set()
         self.bridge = None                      # the MQTT bridge ([mqtt])
+        self.relay = _setup_relay(self) if config.relay_hop else None
+        self._net_addrs = []
+
+    def circuit_addrs(self, pid):
+        """Where the network reaches device pid through this gateway (empty without [relay])."""
+        if self.relay is None:
+            return []
+        return ["%s/p2p/%s/p2p-circuit/p2p/%s" % (a, self.peer_id, pid) for a in self._net_addrs]
 
     # ---- output ------------------------------------------------------------------------------
     def emit(self, name, fields=None):
@@ -354,7 +382,11 @@ class Gateway:
                 dev.addr = addr
                 dev.connects += 1
                 dev.last_seen = dev.connected_at = time.time()
-                self.emit(E.DEVICE_CONNECTED, {"peer": pid, "name": dev.name, "link": link, "addr": addr})
+                fields = {"peer": pid, "name": dev.name, "link": link, "addr": addr}
+                if self.relay is not None and not f.get("relayed"):
+                    self.relay.add_device(PeerId.from_string(pid))
+                    fields["circuitAddrs"] = self.circuit_addrs(pid)
+                self.emit(E.DEVICE_CONNECTED, fields)
                 if self.bridge is not None:
                     self.bridge.device_changed(pid)
             else:
@@ -367,6 +399,8 @@ class Gateway:
                 self._fold_out_count(dev)
                 dev.state = "disconnected"
                 dev.last_seen = time.time()
+                if self.relay is not None:
+                    self.relay.hop.remove(PeerId.from_string(pid))
                 self.emit(E.DEVICE_DISCONNECTED, {"peer": pid, "name": dev.name, "link": dev.link,
                                                   "msgsIn": dev.msgs_in, "msgsOut": dev.msgs_out})
                 if self.bridge is not None:
@@ -455,6 +489,7 @@ class Gateway:
         net_addrs = []
         for a in self.config.network_listen:
             net_addrs.append(await node.listen(a))
+        self._net_addrs = [str(a) for a in net_addrs]
         dev_addrs = []
         for a in self.config.device_listen:
             bound = await node.listen(a, admit=self.admit_device, advertise=False)
@@ -574,6 +609,7 @@ class Gateway:
                 "connections": len(self.node.connections), "messages": self.messages,
                 "msgsIn": sum(d.msgs_in for d in devs), "msgsOut": sum(d.msgs_out for d in devs),
                 "refusedUnknown": self.refused_unknown,
+                "relay": self.relay.table() if self.relay is not None else None,
                 "router": self.pubsub.stats() if self.pubsub else {},
                 **({"mqtt": self.bridge.stats()} if self.bridge is not None else {}),
                 "rssKb": rss_kb(), "cpuS": round(sum(os.times()[:2]), 2)}

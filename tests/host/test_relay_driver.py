@@ -181,7 +181,7 @@ def test_stalled_reader_is_cut():
             except Exception:
                 pass
             release.set()
-            a.handle(codec.STOP, ac._handle_stop)
+            a.handle(codec.STOP, ac.handle_stop)
             conn2 = await bc.dial("%s/p2p-circuit/p2p/%s" % (rma, a.peer_id))
             assert len(await b.ping(conn2, 1)) == 1
             for n in (a, b, r):

@@ -237,7 +237,7 @@ def test_hostile_destination_never_reads():
             t.cancel()
             release.set()
             # the relay still serves the same destination
-            a.handle(codec.STOP, ac._handle_stop)
+            a.handle(codec.STOP, ac.handle_stop)
             bc = relay.RelayClient(b)
             conn = await bc.dial("%s/p2p-circuit/p2p/%s" % (r.addr, a.peer_id))
             assert len(await b.ping(conn, 1)) == 1

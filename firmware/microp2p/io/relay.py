@@ -119,10 +119,11 @@ async def _upgrade(node, st, remote_addr, outbound, expected=None):
 
 
 class RelayClient:
-    def __init__(self, node, on_event=None, accept=None):
+    def __init__(self, node, on_event=None, accept=None, stop_from=None):
         self.node = node
         self.on_event = on_event
         self.accept = accept            # accept(initiator PeerId) -> bool, for STOP
+        self.stop_from = stop_from      # None: STOP from any relay; else the relay PeerIds we trust
         self.reservations = {}          # relay PeerId -> client.Reservation
         self._lost = {}                 # relay PeerId -> asyncio.Event (its connection closed)
         self._conns = {}                # relay PeerId -> the Connection the slot is held on
@@ -130,7 +131,7 @@ class RelayClient:
         self.relayed_in = 0
         self.relayed_out = 0
         self._advertised = []
-        node.handle(codec.STOP, self._handle_stop)
+        node.handle(codec.STOP, self.handle_stop)
         node.on_connection(self._on_connection)
         node.dialer(_is_circuit, self._dial_for_node)
 
@@ -154,8 +155,12 @@ class RelayClient:
                     ev.set()
 
     # ---- STOP: a relayed connection to us ------------------------------------------------------
-    async def _handle_stop(self, st):
+    async def handle_stop(self, st):
         msg = await read_message(st, codec.decode_stop)
+        if self.stop_from is not None and st.conn.remote_peer not in self.stop_from:
+            await st.write(codec.encode_stop({"type": codec.STOP_STATUS, "status": codec.PERMISSION_DENIED}))
+            await st.close()
+            return
         answer, initiator, limit = client.stop_answer(msg, self.accept)
         await st.write(answer)
         if initiator is None:
