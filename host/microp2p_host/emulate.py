@@ -280,7 +280,7 @@ class Fleet:
     def __init__(self, n_tcp=2, n_serial=0, workdir=None, js=False, baud=DEFAULT_BAUD,
                  interval_ms=DEFAULT_INTERVAL_MS, error_rate=0.0, seed=1, device_heap=DEFAULT_DEVICE_HEAP,
                  device_module="sensor_node", device_script=None, queue_max=64, extra_devices=(),
-                 gateway_args=(), gateway_toml=(), stats_interval_s=5.0, mqtt=None, log=None):
+                 gateway_args=(), gateway_toml=(), stats_interval_s=5.0, mqtt=None, log=None, relay_hop=False):
         self.n_tcp = n_tcp
         self.n_serial = n_serial
         self._own_dir = workdir is None
@@ -300,6 +300,7 @@ class Fleet:
         self.gateway_toml = list(gateway_toml)   # extra [gateway] lines (tests)
         self.stats_interval_s = stats_interval_s
         self.mqtt = mqtt          # the gateway's [mqtt] section (a dict of TOML values) or None
+        self.relay_hop = relay_hop     # gateway [relay] hop = true: devices reachable via circuits
         self.log = log or (lambda msg: None)
         self.devices = []
         self.lines = []
@@ -403,6 +404,8 @@ class Fleet:
                  '[gateway]', 'stats_interval_s = %s' % self.stats_interval_s] + list(self.gateway_toml) + ['']
         if self.mqtt:
             lines += ['[mqtt]'] + ['%s = %s' % (k, q(v)) for k, v in self.mqtt.items()] + ['']
+        if self.relay_hop:
+            lines += ['[relay]', 'hop = true', '']
         for name, line in self.lines:
             # the relay paces the line at the baud rate, so the gateway writes unthrottled
             lines += ['[[serial]]', 'path = %s' % q(line.gateway_path), 'baud = %d' % self.baud, '']

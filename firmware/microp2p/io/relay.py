@@ -379,7 +379,8 @@ class RelayHop:
                 if status != codec.OK:
                     status = codec.CONNECTION_FAILED
             except Exception as e:
-                self.node.log("relay: stop to %s failed: %s %s" % (dst, type(e).__name__, e))
+                self.node.log("relay: stop to %s failed (%s stream): %s %s" % (
+                    dst, "open" if dst_st is None else "after open", type(e).__name__, e))
                 status = codec.CONNECTION_FAILED
         if status != codec.OK:
             if dst_st is not None:

@@ -1,0 +1,84 @@
+# End to end through the gateway's relay: MicroPython sensor devices (one on TCP, one on an
+# emulated serial line) behind `microp2p gateway` with [relay] hop = true; an outside js-libp2p
+# peer that knows only the gateway dials each device at <gw>/p2p/GW/p2p-circuit/p2p/DEV and pings
+# it (the device's RTT), then `microp2p sensor read` fetches its latest reading over
+# /microp2p/sensor/1.0.0 through the relay and checks the device's signature.
+import asyncio
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from microp2p_host.emulate import Fleet
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "interop"))
+from peers import start_peer  # noqa: E402
+
+CLI = [sys.executable, "-m", "microp2p_host.cli"]
+TEST_TIMEOUT_S = 150
+
+
+def _log(msg):
+    print("[%.1f] %s" % (time.monotonic() % 1000, msg), flush=True)
+
+
+def _js_and_cli_through_relay(fleet, circuits):
+    """Blocking part (js peer, CLI subprocess): run in a thread so the event loop keeps reading
+    the fleet's stdout pipes (a device blocked on a full pipe would stall its serial link)."""
+    with start_peer("js", args=["--relay-client"]) as js:
+        for d in fleet.devices:
+            addr = circuits[d.name]
+            t0 = time.monotonic()
+            js.send({"cmd": "ping", "addr": addr, "count": 2})
+            for _ in range(2):
+                ev = js.wait_for("ping", timeout=60, fail_on_error=True)
+                assert ev["peer"] == d.peer_id, ev
+            _log("%s: js pinged it through the relay (circuit + 2 pings in %.1f s, last rtt %s ms)" % (
+                d.name, time.monotonic() - t0, ev["rtt"]))
+            op = js.wait_for("connection:open", lambda e, d=d: e["peer"] == d.peer_id, timeout=10)
+            assert op["relayed"] and not op["limited"], op    # allow-listed: no limit
+            t0 = time.monotonic()
+            r = subprocess.run(CLI + ["sensor", "read", addr, "--timeout", "60"], capture_output=True,
+                               text=True, timeout=90, cwd=str(ROOT))
+            assert r.returncode == 0, (r.returncode, r.stderr)
+            out = json.loads(r.stdout)
+            _log("%s: sensor read through the relay in %.1f s: %s" % (d.name, time.monotonic() - t0, out))
+            assert out["peer"] == d.peer_id and out["verified"] is True, out
+            assert out["reading"]["dev"] == d.peer_id and out["reading"]["seq"] >= 1, out
+            assert out["status"]["link"] == d.link and out["status"]["seq"] >= out["reading"]["seq"], out
+
+
+def test_js_reaches_tcp_and_serial_devices_through_gateway_relay():
+    fleet = Fleet(n_tcp=1, n_serial=1, js=False, interval_ms=500, log=_log, relay_hop=True,
+                  device_heap="2M", stats_interval_s=1.0)
+
+    async def scenario():
+        try:
+            await body()
+        finally:
+            await fleet.stop()
+
+    async def body():
+        await fleet.start()
+        await fleet.wait_connected()
+        gw = fleet.gateway
+        circuits = {}
+        for d in fleet.devices:
+            ev = await gw.wait_for("device:connected", lambda e, d=d: e.get("peer") == d.peer_id, timeout=30)
+            assert ev["circuitAddrs"] == ["%s/p2p-circuit/p2p/%s" % (fleet.gateway_addr, d.peer_id)], ev
+            circuits[d.name] = ev["circuitAddrs"][0]
+            await d.wait_for("published", timeout=30)   # it has a signed reading to give
+        await asyncio.get_event_loop().run_in_executor(None, _js_and_cli_through_relay, fleet, circuits)
+        # the gateway counted the circuits (2 per device: js, then the CLI) and holds 2 slots
+        stats = await gw.wait_for("stats", lambda e: (e.get("relay") or {}).get("stats", {}).get("circuits", 0) >= 4,
+                                  timeout=30)
+        assert stats["relay"]["reservations"] == 2, stats
+        for d in fleet.devices:
+            assert not d.named("disconnected"), d.name   # the devices kept their links throughout
+
+    try:
+        asyncio.run(asyncio.wait_for(scenario(), TEST_TIMEOUT_S))
+    finally:
+        fleet.cleanup()
