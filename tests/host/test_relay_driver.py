@@ -189,3 +189,24 @@ def test_stalled_reader_is_cut():
         finally:
             relay.STALL_TIMEOUT_MS = relay_stall
     run(main(), 90)
+
+
+def test_reservation_refreshed_before_expiry_and_lost_with_connection():
+    async def main():
+        cfg = hopmod.HopConfig()
+        cfg.reservation_ttl_s = 4      # the client refreshes at half of a short TTL
+        r, a, b, rh, ac, bc, rma, events = await setup(cfg)
+        res = [e[1] for e in events if e[0] == "relay:reservation"]
+        first = res[0]["expire"]
+        assert await _until(lambda: any(e[0] == "relay:reservation" and e[1]["renewed"] for e in events), 10)
+        renewed = [e[1] for e in events if e[0] == "relay:reservation" and e[1]["renewed"]][0]
+        assert renewed["expire"] > first and ac.reservations[r.peer_id].renewals >= 1
+        # the relay goes away: the circuit address is withdrawn from identify, the reservation is lost
+        circuit = renewed["addrs"][0]
+        await r.stop()
+        assert await _until(lambda: circuit not in [str(x) for x in a.advertised_addrs()], 10)
+        assert ac.reservations[r.peer_id].state != clientmod.ACTIVE
+        ac.stop()
+        for n in (a, b):
+            await n.stop()
+    run(main())
