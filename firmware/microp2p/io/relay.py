@@ -13,15 +13,18 @@
 from microp2p import events as E
 from microp2p.proto.relay import codec, client, hop as hopmod
 from microp2p.aio import asyncio, TimeoutError, TaskGroup, print_exc
-from microp2p.clock import wall_ms, ticks_ms, ticks_diff
+from microp2p.clock import wall_ms, ticks_ms, ticks_diff, now_ms
 from microp2p.codec.multiaddr import Multiaddr
 from microp2p.identity.peerid import PeerId
 from microp2p.errors import ProtocolError, MicroP2PError, UsageError
 
 MESSAGE_TIMEOUT_MS = 30000    # a hop/stop message must arrive within this (js: 30 s)
 STOP_OPEN_TIMEOUT_MS = 10000  # the relay opening STOP to the destination
-SPLICE_CHUNK = 16384          # bytes read from one side and written to the other at a time
+SPLICE_CHUNK = 65536          # bytes read from one side and written to the other at a time
+HOP_WINDOW = 2 * 1024 * 1024  # yamux receive window a hop grants (not on a device profile): one
+                              # 256 KiB window per leg caps a circuit at window / RTT of two legs
 STALL_TIMEOUT_MS = 30000      # a circuit whose far end takes no bytes for this long is cut
+WATCHDOG_MS = 1000            # how often a circuit's stall and duration limits are checked
 RETRY_MIN_MS = 1000           # reconnecting to a lost relay: first wait, doubled up to
 RETRY_MAX_MS = 30000
 MAX_RESERVATIONS = 4          # relays one client holds slots on
@@ -317,6 +320,9 @@ class RelayClient:
 class RelayHop:
     def __init__(self, node, config=None, on_event=None):
         self.node = node
+        ycfg = node.profile.yamux
+        if not node.profile.device and ycfg.max_window < HOP_WINDOW:
+            ycfg.max_window = HOP_WINDOW   # connections made from now on
         self.hop = hopmod.Hop(node.key, config)
         self.on_event = on_event
         self.tasks = TaskGroup()
@@ -397,7 +403,7 @@ class RelayHop:
             await st.write(h.connect_answer(status))
             await st.close()
             return
-        c = h.open_circuit(src, dst, limit, ticks_ms())
+        c = h.open_circuit(src, dst, limit, now_ms())
         await st.write(h.connect_answer(codec.OK, limit))
         self._emit(E.RELAY_CIRCUIT_OPEN, {"id": c.id, "src": str(src), "dst": str(dst),
                                           "limited": limit is not None, "circuits": len(h.circuits)})
@@ -409,8 +415,13 @@ class RelayHop:
 
     async def splice(self, a, b, c):
         """Forward a<->b until both directions end. Returns None when they ended by themselves (EOF
-        or a reset from an end), else why the relay cut the circuit (a limit, a stalled reader)."""
-        state = {"cut": None, "ended": 0}
+        or a reset from an end), else why the relay cut the circuit (a limit, a stalled reader).
+
+        One chunk in flight per direction (read, then written before the next read): a slow reader
+        holds the other end back through the yamux windows instead of filling our memory. A
+        watchdog (not a timer per write) cuts a write stalled for STALL_TIMEOUT_MS and enforces
+        the duration limit."""
+        state = {"cut": None, "ended": 0, "since": [None, None]}
         finished = asyncio.Event()
 
         def end(reason=None):
@@ -421,6 +432,7 @@ class RelayHop:
             finished.set()
 
         async def pump(src, dst, direction):
+            since = state["since"]
             try:
                 while True:
                     n = SPLICE_CHUNK
@@ -435,11 +447,9 @@ class RelayHop:
                     if why is not None:
                         end(why)
                         return
-                    try:
-                        await asyncio.wait_for(dst.write(data), STALL_TIMEOUT_MS / 1000)
-                    except TimeoutError:
-                        end("peer stopped reading for %d ms" % STALL_TIMEOUT_MS)
-                        return
+                    since[direction] = ticks_ms()
+                    await dst.write(data)
+                    since[direction] = None
             except Exception:
                 end()   # an end reset its stream or went away: the other end is reset too
                 return
@@ -447,16 +457,27 @@ class RelayHop:
             if state["ended"] == 2:
                 finished.set()
 
+        async def watchdog():
+            while not finished.is_set():
+                try:
+                    await asyncio.wait_for(finished.wait(), WATCHDOG_MS / 1000)
+                    return
+                except TimeoutError:
+                    pass
+                now = ticks_ms()
+                for t in state["since"]:
+                    if t is not None and ticks_diff(now, t) >= STALL_TIMEOUT_MS:
+                        end("peer stopped reading for %d ms" % STALL_TIMEOUT_MS)
+                        return
+                why = c.check(now_ms())
+                if why is not None:
+                    end(why)
+                    return
+
         self.tasks.spawn(pump(a, b, 0))
         self.tasks.spawn(pump(b, a, 1))
-        duration = c.limit.get("duration") if c.limit is not None else None
-        if duration:
-            try:
-                await asyncio.wait_for(finished.wait(), duration)
-            except TimeoutError:
-                end("duration limit of %d s exceeded" % duration)
-        else:
-            await finished.wait()
+        self.tasks.spawn(watchdog())
+        await finished.wait()
         return state["cut"]
 
     # ---- a gateway's devices -------------------------------------------------------------------
