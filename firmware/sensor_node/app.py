@@ -56,9 +56,6 @@ MAX_BACKOFF_CAP_MS = 600000
 WIFI_CONNECT_TIMEOUT_MS = 20000
 SERIAL_RX_BUF = 2048            # machine.UART receive buffer on boards
 MAX_CONFIG_BYTES = 8192
-# Reach (sensor_node/reach.py, loaded on first use): relayed connections from the gateway and
-# /microp2p/sensor/1.0.0 (latest signed reading + status).
-REACH_PROTOCOLS = ("/libp2p/circuit/relay/0.2.0/stop", "/microp2p/sensor/1.0.0")
 # After a reconnect, our messages of the last REPLAY_WINDOW_MS are sent again (see _flush_loop).
 # Must stay well inside the gossipsub seen TTL (2 min) so every copy is recognised as a duplicate.
 REPLAY_WINDOW_MS = 30000
@@ -129,9 +126,6 @@ class SensorApp:
         if allowed is None:
             allowed = [gw] if gw else []
         self.command_from = allowed
-        for p in REACH_PROTOCOLS:
-            self.node.handle(p, self._reach)
-        self.relay = None
         self.started_ms = ticks_ms()
         self.sensor = sensors.make(cfg["sensor"])
         self.topic = cfg["topic"]
@@ -177,6 +171,11 @@ class SensorApp:
         self.pubsub.set_replay(_clamp(
             REPLAY_COVER_MS // max(self.interval_ms, 1) + 2, REPLAY_MIN, REPLAY_MAX))
         self.pubsub.subscribe(self.cfg["command_topic"])
+        # Reach (sensor_node/reach.py, loaded on first use): relayed connections from the gateway
+        # (STOP) and /microp2p/sensor/1.0.0 (the latest signed reading and the status). Registered
+        # after pubsub: growing the handler table earlier fragments the heap the compile needs.
+        self.node.handle("/libp2p/circuit/relay/0.2.0/stop", self._reach)
+        self.node.handle("/microp2p/sensor/1.0.0", self._reach)
         self.node.on_connection(self._on_connection)
         self.emit(E.STARTED, {"peerId": self.peer_id, "link": self.cfg["link"], "topic": self.topic,
                               "runtime": sys.implementation.name, "interval_ms": self.interval_ms})

@@ -10,10 +10,12 @@ async def serve(app, st):
     if st.protocol == sensor.PROTOCOL:
         await sensor.serve(st, lambda: status(app), lambda: latest_signed(app))
         return
-    if app.relay is None:
+    rc = getattr(app, "relay", None)
+    if rc is None:
         from microp2p.io import relay
-        app.relay = relay.RelayClient(app.node, stop_from=set([app.gateway_peer]) if app.gateway_peer else None)
-    await app.relay.handle_stop(st)
+        rc = relay.RelayClient(app.node, stop_from=set([app.gateway_peer]) if app.gateway_peer else None)
+        app.relay = rc
+    await rc.handle_stop(st)
 
 
 def latest_signed(app):
