@@ -257,7 +257,7 @@ def load_or_create_key(path):
 
 class DeviceState:
     __slots__ = ("peer", "name", "link", "addr", "state", "last_seen", "msgs_in", "msgs_out",
-                 "out_base", "connects", "refusals", "connected_at")
+                 "out_base", "connects", "refusals", "connected_at", "circuits")
 
     def __init__(self, peer, name):
         self.peer = peer
@@ -272,11 +272,12 @@ class DeviceState:
         self.connects = 0
         self.refusals = 0
         self.connected_at = None
+        self.circuits = 0        # relayed circuits to it open now ([relay] hop = true)
 
     def to_json(self):
         return {"peer": self.peer, "name": self.name, "link": self.link, "addr": self.addr,
                 "state": self.state, "lastSeen": self.last_seen, "msgsIn": self.msgs_in,
-                "msgsOut": self.msgs_out, "connects": self.connects}
+                "msgsOut": self.msgs_out, "connects": self.connects, "circuits": self.circuits}
 
 
 def _setup_relay(gw):
@@ -438,6 +439,9 @@ class Gateway:
         dev.out_base = dev.msgs_out
 
     def _refresh_out_counts(self):
+        if self.relay is not None:
+            for dev in self.devices.values():
+                dev.circuits = self.relay.hop.circuits_of(PeerId.from_string(dev.peer))
         if self.pubsub is None:
             return
         peers = self.pubsub.peer_stats()
@@ -689,10 +693,12 @@ def render_table(devices, gateway_id, network_peers, messages):
     devs = sorted(devices, key=lambda d: (d.name or d.peer))
     lines = ["microp2p gateway %s   network peers: %d   messages: %d   %s" % (
         gateway_id, network_peers, messages, time.strftime("%H:%M:%S")),
-        "%-14s %-54s %-7s %-13s %9s %8s %8s" % ("DEVICE", "PEER ID", "LINK", "STATE", "LAST SEEN", "MSG IN", "MSG OUT")]
+        "%-14s %-54s %-7s %-13s %9s %8s %8s %5s" % ("DEVICE", "PEER ID", "LINK", "STATE", "LAST SEEN", "MSG IN",
+                                                  "MSG OUT", "CIRC")]
     for d in devs[:TABLE_ROWS_MAX]:
-        lines.append("%-14s %-54s %-7s %-13s %9s %8d %8d" % (
-            (d.name or "-")[:14], d.peer, d.link, d.state, _ago(d.last_seen, now), d.msgs_in, d.msgs_out))
+        lines.append("%-14s %-54s %-7s %-13s %9s %8d %8d %5d" % (
+            (d.name or "-")[:14], d.peer, d.link, d.state, _ago(d.last_seen, now), d.msgs_in, d.msgs_out,
+            d.circuits))
     if len(devs) > TABLE_ROWS_MAX:
         rest = devs[TABLE_ROWS_MAX:]
         lines.append("... %d more (%d connected)" % (len(rest), sum(1 for d in rest if d.state == "connected")))

@@ -50,6 +50,23 @@ def _js_and_cli_through_relay(fleet, circuits):
             assert out["status"]["link"] == d.link and out["status"]["seq"] >= out["reading"]["seq"], out
 
 
+def _stranger_reserve(gateway_addr):
+    """A peer not on the allow-list asks the gateway for a slot: PERMISSION_DENIED."""
+    import microp2p_host  # noqa: F401
+    from microp2p.io import node as nodemod, relay
+    from microp2p.proto.relay import codec
+
+    async def go():
+        n = nodemod.Node()
+        try:
+            st = await n.new_stream(await n.dial(gateway_addr), [codec.HOP])
+            await st.write(codec.encode_hop({"type": codec.RESERVE}))
+            return (await relay.read_message(st, codec.decode_hop))["status"]
+        finally:
+            await n.stop()
+    return asyncio.run(asyncio.wait_for(go(), 30)), codec.PERMISSION_DENIED
+
+
 def test_js_reaches_tcp_and_serial_devices_through_gateway_relay():
     fleet = Fleet(n_tcp=1, n_serial=1, js=False, interval_ms=500, log=_log, relay_hop=True,
                   device_heap="2M", stats_interval_s=1.0)
@@ -71,6 +88,9 @@ def test_js_reaches_tcp_and_serial_devices_through_gateway_relay():
             circuits[d.name] = ev["circuitAddrs"][0]
             await d.wait_for("published", timeout=30)   # it has a signed reading to give
         await asyncio.get_event_loop().run_in_executor(None, _js_and_cli_through_relay, fleet, circuits)
+        status, denied = await asyncio.get_event_loop().run_in_executor(None, _stranger_reserve, fleet.gateway_addr)
+        assert status == denied, status
+        await gw.wait_for("relay:reserve", lambda e: e["status"] == "PERMISSION_DENIED", timeout=10)
         # the gateway counted the circuits (2 per device: js, then the CLI) and holds 2 slots
         stats = await gw.wait_for("stats", lambda e: (e.get("relay") or {}).get("stats", {}).get("circuits", 0) >= 4,
                                   timeout=30)
