@@ -59,7 +59,7 @@ interop-matrix: setup
 	$(PY) tests/interop/matrix.py
 
 demo: setup
-	$(VENV)/bin/microp2p emulate --tcp 3 --serial 2 --duration 60 --js-subscriber --mqtt
+	$(VENV)/bin/microp2p emulate --tcp 3 --serial 2 --duration 60 --js-subscriber --mqtt --relay
 
 bench: setup
 	$(PY) bench/crypto.py

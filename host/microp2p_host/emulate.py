@@ -384,7 +384,8 @@ class Fleet:
             self.devices.append(dev)
         if self.js_wanted:
             self.js = JsSubscriber([os.environ.get("NODE", "node"), str(JS_PEER), "--listen", "/ip4/127.0.0.1/tcp/0",
-                                    "--seed", js_seed, "--dial", self.gateway_addr, "--sub", READINGS_TOPIC],
+                                    "--seed", js_seed, "--dial", self.gateway_addr, "--sub", READINGS_TOPIC]
+                                   + (["--relay-client"] if self.relay_hop else []),
                                    str(d / "js.stderr.log"))
             await self.js.start()
             await self.js.wait_for("started", timeout=START_TIMEOUT_S)
@@ -632,6 +633,9 @@ def add_args(p):
     p.add_argument("--mqtt", action="store_true", help="start a private Mosquitto, bridge the gateway to it "
                    "([mqtt]), print readings arriving on MQTT and send a command to the fleet through MQTT")
     p.add_argument("--mqtt-url", metavar="URL", help="with --mqtt: use this broker (mqtt://host:port) instead")
+    p.add_argument("--relay", action="store_true", help="gateway [relay] hop = true; the js peer (with "
+                   "--js-subscriber) pings a serial device through it and we read that device over "
+                   "/microp2p/sensor/1.0.0 through the relay")
 
 
 def run(args):
@@ -673,8 +677,9 @@ def run(args):
 
     fleet = Fleet(args.tcp, args.serial, workdir=args.keep, js=args.js_subscriber, baud=args.baud,
                   interval_ms=args.interval_ms, error_rate=args.ber, device_heap=args.device_heap,
-                  mqtt=mqtt_cfg, log=log)
+                  mqtt=mqtt_cfg, log=log, relay_hop=args.relay)
     watcher = MqttWatcher(mhost, mport, "microp2p", log) if use_mqtt else None
+    reach = {}
 
     async def main():
         stop = asyncio.Event()
@@ -713,6 +718,8 @@ def run(args):
                 left = remaining()
                 mqtt_at = time.monotonic() + (max(1.5, (left - tail) / 2) if left else 15.0)
             commanded = mqtt_commanded = False
+            if args.relay and fleet.devices:
+                reach.update(await reach_demo(fleet, log))
             last_table = 0
             while not stop.is_set():
                 left = remaining()
@@ -780,11 +787,74 @@ def run(args):
         if not args.keep:
             fleet.cleanup()
     sys.stderr.write(fleet.table() + "\n" if fleet.t_start else "")
+    if reach:
+        summary["relay"] = reach
     sys.stderr.write(format_summary(summary) + "\n")
     print(json.dumps(summary), flush=True)
     ok = summary["connected"] == summary["devices"] and (summary["lost"] in (None, 0)) and \
         summary.get("mqttLost") in (None, 0)
     return 0 if ok else 1
+
+
+REACH_ATTEMPTS = 3   # js pings of a device through the relay before the demo reports a failure
+POLL_S = 0.1
+
+
+async def _ping_or_error(js, peer, errors_before, timeout):
+    """js's ping event for peer, or its next error event (bounded)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for e in js.named("ping"):
+            if e.get("peer") == peer:
+                return e
+        errs = js.named("error")[errors_before:]
+        if errs:
+            return errs[-1]
+        await asyncio.sleep(POLL_S)
+    raise asyncio.TimeoutError("js: no ping of %s within %.0f s" % (peer, timeout))
+
+
+async def reach_demo(fleet, log):
+    """The outside peers reach one device (serial when there is one) through the gateway's relay:
+    the js peer pings it; we read its latest signed reading over /microp2p/sensor/1.0.0."""
+    from microp2p.io import node as nodemod, relay
+    from microp2p.proto import sensor
+    dev = ([d for d in fleet.devices if d.link == "serial"] or fleet.devices)[0]
+    addr = "%s/p2p-circuit/p2p/%s" % (fleet.gateway_addr, dev.peer_id)
+    out = {"device": dev.name, "addr": addr}
+    try:
+        await dev.wait_for("published", timeout=START_TIMEOUT_S)
+        if fleet.js is not None:
+            t0 = time.monotonic()
+            for attempt in range(REACH_ATTEMPTS):
+                errors = len(fleet.js.named("error"))
+                fleet.js.send({"cmd": "ping", "addr": addr, "count": 3})
+                ev = await _ping_or_error(fleet.js, dev.peer_id, errors, START_TIMEOUT_S)
+                if ev.get("event") == "ping":
+                    break
+                log("js ping through the relay failed (%s), again" % ev.get("message"))
+            else:
+                raise RuntimeError("js could not ping %s through the relay" % dev.name)
+            out["jsPingMs"] = ev["rtt"]
+            log("js peer pinged %s (%s) through the gateway relay: rtt %s ms (circuit + first ping in %.1f s)" % (
+                dev.name, dev.peer_id, ev["rtt"], time.monotonic() - t0))
+        n = nodemod.Node()
+        try:
+            conn = await relay.RelayClient(n).dial(addr)
+            resp = await sensor.request(await n.new_stream(conn, [sensor.PROTOCOL]))
+        finally:
+            await n.stop()
+        author, reading, _ = sensor.verify_signed(resp["signed"])
+        out.update(verified=author == conn.remote_peer == PeerId.from_string(dev.peer_id),
+                   reading=reading, status=resp["status"])
+        log("read %s through the relay: %s signed by the device: %s; status %s" % (
+            dev.name, reading, "verified" if out["verified"] else "NOT VERIFIED", resp["status"]))
+    except Exception as e:
+        out["error"] = "%s: %s" % (type(e).__name__, e)
+        if fleet.js is not None and fleet.js.named("error"):
+            out["error"] += " (js: %s)" % fleet.js.named("error")[-1].get("message")
+        log("relay demo: %s" % out["error"])
+    return out
 
 
 def format_summary(s):
