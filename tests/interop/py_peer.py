@@ -79,6 +79,8 @@ def parse_args(argv):
     p.add_argument("--pub", action="append", default=[])
     p.add_argument("--pub-wait-ms", type=int, default=PUB_WAIT_MS_DEFAULT)
     p.add_argument("--print-id", action="store_true")
+    p.add_argument("--relay-hop", action="store_true",
+                   help="serve circuit relay v2 hop (py-libp2p's CircuitV2Protocol, allow_hop=True)")
     p.add_argument("--gossip-protocols", default=None,
                    help="comma-separated pubsub protocol ids, e.g. /meshsub/1.1.0 (no IDONTWANT)")
     # py-libp2p drops more than 10 msg/s/topic per peer by default; benches need it off.
@@ -610,9 +612,15 @@ async def run_peer(opts):
         t.daemon = True
         t.start()
 
+    import contextlib
+    relay_ctx = contextlib.nullcontext()
+    if opts.relay_hop:
+        from libp2p.relay.circuit_v2.protocol import CircuitV2Protocol
+        relay_ctx = background_trio_service(CircuitV2Protocol(host, allow_hop=True))
+
     # Catch SIGTERM before "started" goes out: a test may send it right after.
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-        async with host.run(listen_addrs=listen):
+        async with host.run(listen_addrs=listen), relay_ctx:
             async with background_trio_service(pubsub):
                 async with background_trio_service(router):
                     await pubsub.wait_until_ready()

@@ -1,13 +1,14 @@
 """Circuit relay v2 with real peers (js-libp2p 3.3.11, @libp2p/circuit-relay-v2 4.2.13):
 
-  js relay, microp2p at both ends (the reserving end on CPython and on MicroPython);
+  js relay and py-libp2p relay, microp2p at both ends (the reserving end on CPython and on MicroPython);
   microp2p relay, js at both ends (allow-listed: no limit; a stranger: js sees a limited connection
   and the relay cuts it at the limit);
   js <-> microp2p relay <-> MicroPython device: ping, identify, 1 MiB echo, gossipsub both ways;
   hostile input at a microp2p relay (and at a js relay): oversized messages, circuits to unknown
   peers, a reservation flood from one IP, a destination that never reads.
 
-py-libp2p 0.8.1 is not here: its relay v2 is not in the interop set yet (see the report)."""
+py-libp2p 0.8.1 serves as a relay here (its CircuitV2Protocol with allow_hop); py as a reserving or
+dialling client through a microp2p relay is not covered."""
 import asyncio
 import os
 import sys
@@ -59,9 +60,14 @@ def _through(b, a, circuit, echo=True, identify_agent=None):
     return op
 
 
+RELAY_ARGS = {"js": ["--relay-hop", "--relay-no-limit"], "py": ["--relay-hop"]}  # py's default limit: 1 GiB / 1 h
+
+
 @pytest.mark.parametrize("a_kind", ["microp2p", "microp2p-mpy"])
-def test_js_relay_microp2p_both_ends(a_kind):
-    with start_peer("js", args=["--relay-hop", "--relay-no-limit"]) as r:
+@pytest.mark.parametrize("relay_kind", ["js", "py"])
+def test_their_relay_microp2p_both_ends(relay_kind, a_kind):
+    """A js-libp2p or py-libp2p relay; microp2p reserves (voucher checked) and dials through it."""
+    with start_peer(relay_kind, args=RELAY_ARGS[relay_kind]) as r:
         with start_peer(a_kind, listen=r.addr + "/p2p-circuit") as a:
             assert a.addrs == [], a.started     # never bound locally
             circuit = _reserve(a)
