@@ -326,6 +326,7 @@ class RelayHop:
         self.hop = hopmod.Hop(node.key, config)
         self.on_event = on_event
         self.tasks = TaskGroup()
+        self.connecting = 0       # CONNECTs between admission and splice (STOP in flight)
         node.handle(codec.HOP, self._handle_hop)
         node.on_connection(self._on_connection)
 
@@ -370,8 +371,17 @@ class RelayHop:
             await st.close()
 
     async def _connect(self, st, src, dst, relayed):
+        self.connecting += 1
+        try:
+            await self._connect_counted(st, src, dst, relayed)
+        finally:
+            self.connecting -= 1
+
+    async def _connect_counted(self, st, src, dst, relayed):
         h = self.hop
         status, limit = h.admit(src, dst, relayed, wall_s())
+        if status == codec.OK and len(h.circuits) + self.connecting > h.config.max_circuits:
+            status = codec.RESOURCE_LIMIT_EXCEEDED   # a CONNECT flood: STOPs in flight count too
         dconn = self.node.connection_to(dst) if status == codec.OK else None
         if status == codec.OK and dconn is None:
             status = codec.NO_RESERVATION
