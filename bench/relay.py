@@ -6,7 +6,9 @@
 #   ping RTT    microp2p dialer -> A (median of --pings), direct vs relayed
 #   throughput  js -> js 1 MiB echoes through each hop (both directions cross the hop), one stream
 #               and --streams at once; and direct for reference
-#   hop cost    CPU ms the hop process spends per relayed MiB, and its RSS (microp2p and js)
+#   hop cost    CPU ms the hop process spends per relayed MiB, and its RSS (microp2p and js);
+#               RSS and CPU of the hop with 104 open circuits (8 destinations, the per-IP
+#               reservation cap, x 13 sources)
 #
 # Target: a microp2p hop relays >= 2x the throughput of a js-libp2p hop.
 #   .venv/bin/python bench/relay.py [--n 10] [--pings 30] [--echo-mib 16] [--streams 4] [--repeat 3]
@@ -138,6 +140,57 @@ def run_hop(kind, args, opts):
     return res
 
 
+def circuits_cost(kind, n_dst=8, per_dst=13):
+    """The hop process's RSS and CPU for n_dst * per_dst open circuits (raw: CONNECT/STOP and the
+    spliced streams held open, no upgrade inside), from in-process microp2p peers."""
+    import asyncio
+    import microp2p_host  # noqa: F401
+    from microp2p.io import node as nodemod, relay
+    from microp2p.proto.relay import codec, client
+    from microp2p.identity.keys import Ed25519PrivateKey
+    from microp2p.identity.peerid import PeerId
+    keys_ = [Ed25519PrivateKey.generate() for _ in range(n_dst)]
+    ids = [str(PeerId.from_public_key(k.public_key)) for k in keys_]
+    hop_args = ["--relay-hop"] + (sum([["--relay-allow", i] for i in ids], []) if kind == "microp2p" else ["--relay-no-limit"])
+    with start_peer(kind, args=hop_args) as r:
+        async def go():
+            held = []
+
+            async def hold_stop(st):
+                await relay.read_message(st, codec.decode_stop)
+                await st.write(codec.encode_stop({"type": codec.STOP_STATUS, "status": codec.OK}))
+                while await st.read():
+                    pass
+            dsts = []
+            for k in keys_:
+                a = nodemod.Node(k)
+                a.handle(codec.STOP, hold_stop)
+                res = relay.RelayClient(a).reserve(r.addr)
+                dsts.append((a, res))
+            for _ in range(1000):
+                if all(res.state == client.ACTIVE for _, res in dsts):
+                    break
+                await asyncio.sleep(0.01)
+            srcs = [nodemod.Node() for _ in range(per_dst)]
+            conns = [await b.dial(r.addr) for b in srcs]
+            cpu0, rss0 = proc_cpu_rss(r.proc.pid)
+            t0 = time.perf_counter()
+            for b, c in zip(srcs, conns):
+                for a, _ in dsts:
+                    st = await b.new_stream(c, [codec.HOP])
+                    await st.write(client.connect_request(a.peer_id))
+                    client.connect_response(await relay.read_message(st, codec.decode_hop))
+                    held.append(st)
+            open_s = time.perf_counter() - t0
+            await asyncio.sleep(1)
+            cpu1, rss1 = proc_cpu_rss(r.proc.pid)
+            for n in srcs + [a for a, _ in dsts]:
+                await n.stop()
+            return {"circuits": len(held), "rss_kb_delta": rss1 - rss0, "rss_kb": rss1,
+                    "cpu_ms": cpu1 - cpu0, "open_s": open_s}
+        return asyncio.run(asyncio.wait_for(go(), 300))
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--n", type=int, default=10, help="handshakes per case")
@@ -147,6 +200,7 @@ def main(argv=None):
     ap.add_argument("--repeat", type=int, default=3, help="echo runs per case (best kept)")
     opts = ap.parse_args(argv)
     results = [run_hop("microp2p", (), opts), run_hop("js", (), opts)]
+    cost = {k: circuits_cost(k) for k in ("microp2p", "js")}
     print("circuit relay v2 bench (loopback; medians; handshake = dial -> dialed as seen by a js dialer)")
     print("%-10s %-26s %12s %12s" % ("hop", "measure", "direct", "relayed"))
     for r in results:
@@ -161,6 +215,10 @@ def main(argv=None):
         print("%-10s %-26s %12s %12s" % (h, "echo MB/s %d streams" % opts.streams, "", fmt(r["tp_relayed_n"])))
         print("%-10s %-26s %12s %12s" % (h, "hop CPU ms per relayed MiB", "", fmt(r["hop_cpu_ms_per_mib"])))
         print("%-10s %-26s %12s %12s" % (h, "hop RSS KiB", "", r["hop_rss_kb"]))
+    for k in ("microp2p", "js"):
+        c = cost[k]
+        print("%-10s %d open circuits: hop RSS %d KiB (+%d KiB), CPU %.0f ms to open them (%.2f s)" % (
+            k, c["circuits"], c["rss_kb"], c["rss_kb_delta"], c["cpu_ms"], c["open_s"]))
     m, j = results[0], results[1]
     if m["tp_relayed_1"] and j["tp_relayed_1"]:
         ratio = m["tp_relayed_1"] / j["tp_relayed_1"]
