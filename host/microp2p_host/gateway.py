@@ -86,6 +86,7 @@ def config_schema():
         "mqtt": mqtt_bridge.schema(),
         "dht": {"mode": Str(choices=("server", "client")), "bootstrap": addrs, "protocol": Str(max_len=256),
                 "rendezvous_interval_s": Num(min=0.001)},
+        "relay": {"hop": Bool()},
     }
 
 
@@ -208,10 +209,7 @@ class GatewayConfig:
             c.dht_rendezvous_s = float(dht.get("rendezvous_interval_s", c.dht_rendezvous_s))
             if c.dht_rendezvous_s <= 0:
                 raise ConfigError("dht.rendezvous_interval_s must be positive")
-        rel = d.get("relay", {})
-        if not isinstance(rel, dict):
-            raise ConfigError("[relay] must be a table")
-        c.relay_hop = bool(rel.get("hop", False))
+        c.relay_hop = bool(d.get("relay", {}).get("hop", False))
         if not c.network_listen and not c.device_listen and not c.serial:
             raise ConfigError("nothing to do: no network.listen, devices.listen or serial ports")
         return c
