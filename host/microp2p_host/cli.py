@@ -10,42 +10,11 @@ import microp2p_host  # noqa: F401  (installs the native crypto backend)
 from microp2p.identity import keys
 from microp2p.errors import MicroP2PError
 from microp2p.identity.peerid import PeerId
-from microp2p_host.keyfile import CliError, write_key_file
+from microp2p_host.keyfile import CliError, write_key_file, add_identity_args, load_identity  # noqa: F401
 
 EXIT_OK = 0
 EXIT_FAIL = 1  # the command could not do its job (unreadable key, file exists...)
 EXIT_USAGE = 2  # what argparse uses for bad arguments
-
-def _seed_arg(text):
-    try:
-        seed = bytes.fromhex(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError("seed must be 64 hex digits")
-    if len(seed) != 32:
-        raise argparse.ArgumentTypeError("seed must be 64 hex digits (32 bytes)")
-    return seed
-
-
-def add_identity_args(p, required=False):
-    """--seed HEX64 | --key FILE, shared by every command that needs an identity."""
-    g = p.add_mutually_exclusive_group(required=required)
-    g.add_argument("--seed", type=_seed_arg, metavar="HEX64", help="Ed25519 seed, 64 hex digits")
-    g.add_argument("--key", metavar="FILE", help="key file written by `microp2p keygen`")
-
-
-def load_identity(args):
-    """The Ed25519PrivateKey chosen by --seed/--key, a new random one when neither is given."""
-    if getattr(args, "seed", None) is not None:
-        return keys.Ed25519PrivateKey.from_seed(args.seed)
-    if getattr(args, "key", None):
-        try:
-            return keys.load_private_key(args.key)
-        except OSError as e:
-            raise CliError("cannot read key file %s: %s" % (args.key, e.strerror or e))
-        except MicroP2PError as e:
-            raise CliError("%s is not a usable key file: %s" % (args.key, e))
-    return keys.Ed25519PrivateKey.generate()
-
 
 # ---- id ----------------------------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from microp2p.identity.peerid import PeerId
 from microp2p.io.node import Node
 from microp2p.io import pubsub
 from microp2p_host.commands import CommandError, parse_command
-from microp2p_host.keyfile import CliError
+from microp2p_host.keyfile import CliError, add_identity_args, load_identity
 
 COMMAND_TOPIC = "sensors/commands"
 DIAL_TIMEOUT_S = 15.0
@@ -26,7 +26,6 @@ MAX_ACKS = 10000
 
 
 def add_args(p):
-    from microp2p_host.cli import add_identity_args
     add_identity_args(p)
     p.add_argument("addr", metavar="MA", help="gateway (or peer) multiaddr ending in /p2p/ID")
     p.add_argument("command", metavar="JSON", help='e.g. \'{"cmd": "interval", "ms": 1000}\' or \'{"cmd": "ping"}\'')
@@ -92,7 +91,6 @@ async def send(args, key):
 
 
 def run(args):
-    from microp2p_host.cli import load_identity
     key = load_identity(args)
     me, cmd, acks = asyncio.run(send(args, key))
     accepted = sorted(p for p, a in acks.items() if a.get("ok"))
