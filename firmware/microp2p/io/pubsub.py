@@ -179,6 +179,10 @@ class PubSub:
                 break
             try:
                 events = self.router.feed(peer, data, now_ms())
+            except ProtocolError as e:
+                # the messages accepted before the bad RPC still go to the app (then the stream ends)
+                self._handle(getattr(e, "events", ()))
+                raise
             finally:
                 self._flush()
             self._handle(events)
