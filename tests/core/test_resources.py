@@ -2,12 +2,12 @@
 # slots reserved for device links, connection slots per peer and per IP with reserved capacity
 # for allow-listed peers, stream and per-protocol limits, memory budgets, trimming, drop reports.
 from microp2p.errors import LimitError, SCOPE_CONNECTION, SCOPE_STREAM
-from microp2p.io.resources import ResourceManager, Profile
+from microp2p.io.resources import ResourceManager, Limits
 from pairs import raises
 
 
 def small():
-    p = Profile()
+    p = Limits()
     p.max_conns = 10
     p.reserved_conns = 3
     p.max_pending = 6
@@ -159,7 +159,7 @@ def test_trim_picks_the_longest_idle_unprivileged_connection():
     assert rm.trim_candidate(1600, [x, y, d]) is x
     assert rm.trim_candidate(1000, [d]) is None           # allow-listed devices are never trimmed
     assert rm.trim_candidate(600, [x, y, d], force=True) is x
-    assert Profile.device().trim_idle_ms == 0 and rm.trim_candidate(10 ** 9, [x], False) is x
+    assert Limits.device().trim_idle_ms == 0 and rm.trim_candidate(10 ** 9, [x], False) is x
 
 
 def test_drop_reports_are_bounded():
@@ -173,7 +173,7 @@ def test_drop_reports_are_bounded():
 
 
 def test_profiles_are_ordered():
-    d, n, g = Profile.device(), Profile.node(), Profile.gateway()
+    d, n, g = Limits.device(), Limits.node(), Limits.gateway()
     assert d.max_conns < n.max_conns < g.max_conns
     assert d.max_memory < n.max_memory < g.max_memory
     for p in (d, n, g):

@@ -108,7 +108,8 @@ def test_fin_half_close_both_directions():
     p.b.send(1, b"resp")
     p.b.close_stream(1)
     ea, eb = p.pump()
-    assert ea == [("data", 1, b"resp"), ("stream_eof", 1)]
+    # FIN both ways: the side that received the last FIN is told the stream is gone
+    assert ea == [("data", 1, b"resp"), ("stream_eof", 1), ("stream_closed", 1)]
     assert not p.a.is_open(1) and not p.b.is_open(1)
     assert p.a.stream_count() == 0 and p.b.stream_count() == 0
     p.b.close_stream(1)  # idempotent once gone
@@ -128,6 +129,27 @@ def test_fin_waits_for_queued_data():
     ea, eb = p.pump()
     assert names(eb)[-1] == "stream_eof"
     assert bytes(p.data_b[1]) == data
+    # b closes too; a's FIN had left already, so b forgets at once (close_stream, no event)
+    p.b.close_stream(1)
+    assert not p.b.is_open(1)
+    ea, eb = p.pump()
+    assert names(ea)[-2:] == ["stream_eof", "stream_closed"] and not p.a.is_open(sid)
+
+
+def test_queued_fin_leaving_on_window_update_reports_stream_closed():
+    p = pair(auto_consume=False)
+    sid = p.a.open_stream()
+    p.pump()
+    p.b.close_stream(1)          # b's FIN first
+    p.pump()
+    data = b"q" * (INITIAL_WINDOW + 10)
+    p.a.send(sid, data)
+    p.a.close_stream(sid)        # a's FIN waits behind 10 queued bytes
+    p.pump()
+    assert p.a.is_open(sid)
+    p.b.consumed(1, INITIAL_WINDOW)
+    ea, eb = p.pump()            # the window update lets the rest and the FIN leave
+    assert ("stream_closed", sid) in ea and not p.a.is_open(sid)
 
 
 def test_reset_both_directions_and_inflight_data_dropped():

@@ -10,6 +10,9 @@
 #   ('stream_opened', sid)        the peer opened a stream (not yet ACKed, see below)
 #   ('data', sid, bytes)          payload; a frame's payload may come in several pieces
 #   ('stream_eof', sid)           the peer half-closed (FIN)
+#   ('stream_closed', sid)        FIN both ways: the session forgot the stream during this
+#                                 receive() (after its 'stream_eof', or when our queued FIN left);
+#                                 after close_stream(), check is_open(sid) instead
 #   ('stream_reset', sid)         the peer reset (RST) or refused the stream
 #   ('stream_error', sid, err)    the peer broke a stream rule; we already sent RST. err is a
 #                                 ProtocolError with scope SCOPE_STREAM and .stream_id
@@ -159,6 +162,7 @@ class Session:
         self._peer_last = 0                     # highest id the peer opened (ids only grow)
         self._streams = {}
         self._out = []
+        self._out_n = 0           # bytes in _out
         self._replies = 0         # PING ACKs / refusing RSTs in _out (MAX_CONTROL_BACKLOG)
         self._inbound = 0
         self._inbound_unacked = 0
@@ -189,12 +193,14 @@ class Session:
             return b""
         self._out = []
         self._replies = 0
+        self._out_n = 0
         if len(out) == 1:
             return out[0]
         return b"".join(out)
 
     def _frame(self, typ, flags, sid, length):
         self._out.append(struct.pack(_HEADER_FMT, VERSION, typ, flags, sid, length))
+        self._out_n += HEADER_LEN
 
     def _reply(self, typ, flags, sid, length):
         # A frame the peer's input asks of us. The driver leaves our output alone while its
@@ -206,11 +212,8 @@ class Session:
         self._frame(typ, flags, sid, length)
 
     def output_pending(self):
-        """Bytes waiting in data_to_send() (the driver's backpressure signal, too)."""
-        n = 0
-        for b in self._out:
-            n += len(b)
-        return n
+        """Bytes waiting in data_to_send() (the driver counts them against its output cap)."""
+        return self._out_n
 
     # ---- input --------------------------------------------------------------------------
 
@@ -378,7 +381,7 @@ class Session:
         elif flags & FLAG_FIN and not st.fin_recv:
             st.fin_recv = True
             events.append(("stream_eof", st.sid))
-            self._maybe_remove(st)
+            self._maybe_remove(st, events)
 
     def _stream_error(self, st, msg, events):
         err = ProtocolError(msg, SCOPE_STREAM)
@@ -412,9 +415,11 @@ class Session:
         if self._pay_stream is st:
             self._pay_stream = None  # the rest of a half-received frame is discarded
 
-    def _maybe_remove(self, st):
+    def _maybe_remove(self, st, events=None):
         if st.fin_sent and st.fin_recv:
             self._remove(st)
+            if events is not None:
+                events.append(("stream_closed", st.sid))
 
     def _get(self, sid):
         st = self._streams.get(sid)
@@ -516,6 +521,7 @@ class Session:
                 out.append(data[pos:pos + k])
             pos += k
             window -= k
+            self._out_n += HEADER_LEN + k
         st.send_window = window
         return pos - start
 
@@ -534,17 +540,17 @@ class Session:
                 st.pend_off = off
         if not st.queued and st.fin_pending:
             st.fin_pending = False
-            self._send_fin(st)
+            self._send_fin(st, events)
             if st.sid not in self._streams:
                 return
         if st.blocked and st.queued <= self.config.max_send_queue // 2:
             st.blocked = False
             events.append(("writable", st.sid))
 
-    def _send_fin(self, st):
+    def _send_fin(self, st, events=None):
         st.fin_sent = True
         self._grant(st, FLAG_FIN)
-        self._maybe_remove(st)
+        self._maybe_remove(st, events)
 
     def close_stream(self, sid):
         """Half-close (FIN) after whatever is still queued. No-op for a stream already gone."""

@@ -208,6 +208,7 @@ class PubSub:
                 self.out[pid] = po
             if po.nbytes + len(frame) > self.max_pending:
                 self.dropped += 1
+                self.node.resources.count_drop("pubsub_frames_dropped", pid)
                 continue
             po.frames.append(frame)
             po.nbytes += len(frame)

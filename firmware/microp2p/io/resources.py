@@ -6,7 +6,7 @@
 #           ├─ peer ── conn ── stream ── protocol (per peer, e.g. identify push)
 #           └─ reserved capacity: slots only allow-listed peers and serial/device links may take
 #
-#   rm = ResourceManager(Profile.gateway(), allow=allowed_peer_ids)
+#   rm = ResourceManager(Limits.gateway(), allow=allowed_peer_ids)   (io.profile.Profile.limits)
 #   p = rm.open_pending(listener="/ip4/0.0.0.0/tcp/4001", ip="1.2.3.4", public=True)  # LimitError
 #   c = p.promote(peer_id, now_ms)          # after the handshake: conn slot, per peer / per IP
 #   s = c.open_stream(inbound=True); s.set_protocol("/ipfs/id/push/1.0.0")        # LimitError
@@ -22,7 +22,7 @@ from microp2p.errors import LimitError, SCOPE_CONNECTION, SCOPE_STREAM
 MAX_DROP_KEYS = 256     # peers/IPs whose refusals are reported one by one (the rest: "other")
 
 
-class Profile:
+class Limits:
     """The limits of one kind of node. Every number is named in docs/resources.md."""
 
     def __init__(self):
@@ -37,7 +37,6 @@ class Profile:
         self.max_pending_per_listener = 12
         self.max_pending_per_ip = 4       # public listeners only
         self.handshake_idle_ms = 3000     # a pending upgrade that sends nothing for this long ends
-        self.handshake_timeout_ms = 10000  # a whole upgrade (mss + Noise + muxer)
         # streams
         self.max_streams = 8192
         self.max_streams_per_peer = 512
@@ -47,15 +46,13 @@ class Profile:
             "/ipfs/id/1.0.0": 4,
             "/ipfs/ping/1.0.0": 2,
         }
-        # memory (bytes): unread input and queued output of connections, protocol buffers
-        self.max_memory = 256 << 20
+        # memory (bytes): unread input of connections and protocol buffers (queued output is
+        # bounded apart: writers wait past Profile.write_buffer_cap, replies by yamux's backlog)
+        self.max_memory = 64 << 20
         self.max_memory_per_peer = 16 << 20
         self.max_memory_per_conn = 8 << 20
         self.max_memory_per_stream = 1 << 20
         self.min_read_budget = 64 * 1024  # a connection may always hold this much unread
-        # identify
-        self.identify_max_bytes = 65536
-        self.identify_push_timeout_ms = 5000
         # trimming
         self.trim_idle_ms = 30000         # a connection with no stream traffic this long may go
         self.trim_high_water = 0.9        # trim once conns exceed this share of max_conns
@@ -76,7 +73,7 @@ class Profile:
         p.max_pending_per_listener = 48
         p.max_pending_per_ip = 8
         p.max_streams = 32768
-        p.max_memory = 512 << 20
+        p.max_memory = 128 << 20
         p.max_memory_per_conn = 4 << 20
         return p
 
@@ -92,7 +89,6 @@ class Profile:
         p.max_pending_per_listener = 2
         p.max_pending_per_ip = 2
         p.handshake_idle_ms = 30000       # pure-Python X25519/Ed25519 take seconds on an MCU
-        p.handshake_timeout_ms = 60000
         p.max_streams = 32
         p.max_streams_per_peer = 16
         p.max_streams_per_conn = 16
@@ -103,7 +99,6 @@ class Profile:
         p.max_memory_per_conn = 24 * 1024
         p.max_memory_per_stream = 8192
         p.min_read_budget = 4096
-        p.identify_max_bytes = 8192
         p.trim_idle_ms = 0                # a device never trims (its few links are all wanted)
         return p
 
@@ -338,7 +333,9 @@ class ResourceManager:
 
     def _refuse(self, reason, who, limit, scope):
         self.count_drop(reason, who)
-        raise LimitError("resource limit %s reached" % limit, scope)
+        e = LimitError("resource limit %s reached" % limit, scope)
+        e.limit = limit
+        raise e
 
     # ---- transient scope: pending upgrades ------------------------------------------------------
     def open_pending(self, listener=None, ip=None, public=True, privileged=False):
