@@ -228,6 +228,21 @@ def fuzz_serial_link(data):
             ln.send(b"x" * 10)
 
 
+def fuzz_kad(data):
+    from microp2p.proto.kad import codec as K
+    r = K.Reader()
+    try:
+        for piece in pieces(data):
+            for body in r.receive(piece):
+                m = K.decode(body)
+                again = K.decode(bytes(K.encode(m)))
+                assert again.type == m.type and again.key == m.key
+    except ProtocolError:
+        pass
+    m = K.decode(data)
+    K.encode(m)
+
+
 TARGETS = {
     "varint": fuzz_varint,
     "protobuf": fuzz_protobuf,
@@ -240,6 +255,7 @@ TARGETS = {
     "gossipsub_rpc": fuzz_gossipsub_rpc,
     "serial_frame": fuzz_serial_frame,
     "serial_link": fuzz_serial_link,
+    "kad": fuzz_kad,
 }
 
 

@@ -86,3 +86,7 @@ def test_serial_frame():
 
 def test_serial_link():
     _replay("serial_link")
+
+
+def test_kad():
+    _replay("kad")

@@ -113,6 +113,11 @@ def seeds():
         transcript += tb
         a.receive(tb)
     S["serial_link"] = [script(bytes(transcript))]
+    from microp2p.proto.kad import codec as K
+    pid = __import__("microp2p.identity.peerid", fromlist=["x"]).PeerId.from_public_key(F._key(6).public_key).to_bytes()
+    msgs = [K.Message(K.FIND_NODE, pid, closer=[(pid, [Multiaddr.from_string("/ip4/127.0.0.1/tcp/4001")])]),
+            K.Message(K.GET_PROVIDERS, b"\x12\x20" + b"k" * 32, providers=[(pid, [])])]
+    S["kad"] = [script(b"".join(bytes(K.frame(bytes(K.encode(m)))) for m in msgs))] + [bytes(K.encode(m)) for m in msgs]
     return S
 
 

@@ -4,7 +4,8 @@
 # New interesting inputs go to .fuzz-work/<target>/ (not committed); a crash, a slow input or an
 # out-of-memory input is written to tests/fuzz/corpus/<target>/crash-* (or timeout-*, oom-*) and
 # replayed by tests/core/test_fuzz_corpus.py in `make test` (CPython, MicroPython, wasm) until
-# fixed -- commit it with the fix. Prints executions and coverage per target.
+# fixed -- commit it with the fix. Prints executions and coverage per target. Targets: varint,
+# protobuf, multiaddr, cbor, mss, noise, yamux, identify, gossipsub_rpc, serial_frame, serial_link, kad.
 #
 #   python tests/fuzz/run.py [TARGET ...]          FUZZ_SECONDS=600 python tests/fuzz/run.py yamux
 import os
@@ -31,6 +32,7 @@ def one(name):
         from microp2p.pubsub import gossipsub, rpc, router, mcache  # noqa: F401
         from microp2p.serial import frame, link  # noqa: F401
         from microp2p.identity import keys, peerid, envelope  # noqa: F401
+        from microp2p.proto.kad import codec as kad_codec  # noqa: F401
     fn = fuzz_targets.TARGETS[name]
     from microp2p.errors import ProtocolError
 
