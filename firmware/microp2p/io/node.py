@@ -197,8 +197,7 @@ class Node:
 
     def _trim(self, privileged=False):
         rm = self.resources
-        if not rm.needs_trim() and not privileged:
-            return False
+        # called on a refusal at max_conns: that refusal is the signal (no high-water check)
         c = rm.trim_candidate(now_ms(), [x.scope for x in self.connections if x.scope is not None])
         if c is None or c.owner is None:
             return False
