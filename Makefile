@@ -13,7 +13,7 @@ MPY := $(VENV)/bin/micropython
 # Heap for the MicroPython unit-test run: the core must fit a device-sized heap.
 MP_HEAP ?= 2M
 
-.PHONY: setup mosquitto-setup bench-mqtt bench-device test test-cpython test-micropython test-wasm test-interop interop-matrix demo bench bench-gossip clean
+.PHONY: setup mosquitto-setup bench-mqtt bench-device test test-cpython test-micropython test-wasm test-interop interop-matrix demo bench bench-gossip fuzz clean
 
 setup: $(VENV)/.stamp interop-setup mosquitto-setup
 
@@ -81,6 +81,12 @@ bench-gossip: setup
 # MQTT bridge: readings/s gossip -> gateway -> Mosquitto, added latency vs straight to Mosquitto.
 bench-mqtt: setup
 	$(PY) bench/mqtt.py
+
+# Coverage-guided fuzzing (atheris) of every parser and machine, FUZZ_SECONDS per target (default
+# 60); crashes land in tests/fuzz/corpus/<target>/ and `make test` replays them on every runtime.
+FUZZ_SECONDS ?= 60
+fuzz: $(VENV)/.stamp
+	FUZZ_SECONDS=$(FUZZ_SECONDS) $(PY) tests/fuzz/run.py $(TARGETS)
 
 clean:
 	rm -rf $(VENV) tests/interop/node_modules

@@ -309,10 +309,11 @@ class Gateway:
         self.network_peers = set()
         self.refused_unknown = 0
         self.messages = 0
-        ncfg = Profile()
-        ncfg.max_connections = config.max_connections
-        ncfg.max_pending_upgrades = config.max_pending_upgrades
+        ncfg = Profile.gateway()
+        ncfg.max_connections = config.max_connections         # an eighth reserved for devices
+        ncfg.max_pending_upgrades = config.max_pending_upgrades  # a quarter for device ports
         self.node = nodemod.Node(self.key, ncfg, on_event=self._on_node_event, log=self._log)
+        self.node.resources.allow = set(config.allow)  # reserved capacity, never trimmed
         self.peer_id = str(self.node.peer_id)
         self.pubsub = None
         self.dht = None                         # gateway_dht.GatewayDHT with a [dht] section
@@ -597,7 +598,8 @@ class Gateway:
             pass
 
     async def _serial_session(self, conn, addr):
-        c = await self.node.accept_stream(conn, addr, admit=self.admit_device)
+        c = await self.node.accept_stream(conn, addr, admit=self.admit_device, privileged=True,
+                                          listener="serial")
         self._conn_link.pop(id(conn), None)
         if c is None:
             await conn.close()  # refused or failed: a link restart tells the device to start over
@@ -614,7 +616,19 @@ class Gateway:
                 "relay": self.relay.table() if self.relay is not None else None,
                 "router": self.pubsub.stats() if self.pubsub else {},
                 **({"mqtt": self.bridge.stats()} if self.bridge is not None else {}),
+                "resources": self.node.resources.snapshot(),
+                "peerDrops": self.peer_drops(),
                 "rssKb": rss_kb(), "cpuS": round(sum(os.times()[:2]), 2)}
+
+    def peer_drops(self, limit=32):
+        """Frames dropped per peer (the router's per-peer queue cap), most first: who was not
+        served, so a flooding or stalled peer is named in the stats."""
+        if self.pubsub is None:
+            return []
+        peers = getattr(self.pubsub.router, "peers", {})
+        rows = [(p.dropped, str(pid)) for pid, p in peers.items() if getattr(p, "dropped", 0)]
+        rows.sort(reverse=True)
+        return [{"peer": pid, "dropped": n} for n, pid in rows[:limit]]
 
     async def _stats_loop(self):
         while not self._stop.is_set():

@@ -108,7 +108,8 @@ def test_fin_half_close_both_directions():
     p.b.send(1, b"resp")
     p.b.close_stream(1)
     ea, eb = p.pump()
-    assert ea == [("data", 1, b"resp"), ("stream_eof", 1)]
+    # FIN both ways: the side that received the last FIN is told the stream is gone
+    assert ea == [("data", 1, b"resp"), ("stream_eof", 1), ("stream_closed", 1)]
     assert not p.a.is_open(1) and not p.b.is_open(1)
     assert p.a.stream_count() == 0 and p.b.stream_count() == 0
     p.b.close_stream(1)  # idempotent once gone
@@ -128,6 +129,27 @@ def test_fin_waits_for_queued_data():
     ea, eb = p.pump()
     assert names(eb)[-1] == "stream_eof"
     assert bytes(p.data_b[1]) == data
+    # b closes too; a's FIN had left already, so b forgets at once (close_stream, no event)
+    p.b.close_stream(1)
+    assert not p.b.is_open(1)
+    ea, eb = p.pump()
+    assert names(ea)[-2:] == ["stream_eof", "stream_closed"] and not p.a.is_open(sid)
+
+
+def test_queued_fin_leaving_on_window_update_reports_stream_closed():
+    p = pair(auto_consume=False)
+    sid = p.a.open_stream()
+    p.pump()
+    p.b.close_stream(1)          # b's FIN first
+    p.pump()
+    data = b"q" * (INITIAL_WINDOW + 10)
+    p.a.send(sid, data)
+    p.a.close_stream(sid)        # a's FIN waits behind 10 queued bytes
+    p.pump()
+    assert p.a.is_open(sid)
+    p.b.consumed(1, INITIAL_WINDOW)
+    ea, eb = p.pump()            # the window update lets the rest and the FIN leave
+    assert ("stream_closed", sid) in ea and not p.a.is_open(sid)
 
 
 def test_reset_both_directions_and_inflight_data_dropped():
@@ -290,7 +312,7 @@ def test_keepalive_and_pong_timeout_closes():
     assert p.a.tick(2500) == [("closed",)]
     assert p.a.closed
     assert frames(p.a.data_to_send()) == [(TYPE_GO_AWAY, 0, 0, yamux.GOAWAY_INTERNAL_ERROR, b"")]
-    raises(UsageError, p.a.open_stream)
+    raises(yamux.GoneAway, p.a.open_stream)
     assert p.a.tick(5000) == []
 
 
@@ -302,7 +324,8 @@ def test_goaway_send_and_receive():
     ea, eb = p.pump()
     assert ea == [("goaway", 0)]
     assert p.a.remote_goaway == 0
-    raises(UsageError, p.a.open_stream)
+    e = raises(yamux.GoneAway, p.a.open_stream)  # the peer's doing, not a UsageError (D11)
+    assert isinstance(e, ProtocolError) and e.scope == SCOPE_CONNECTION
     assert not p.a.can_open()
     # existing streams carry on
     p.a.send(sid, b"still")
@@ -342,7 +365,7 @@ def test_ack_backlog_caps():
     c.open_stream()
     c.open_stream()
     assert not c.can_open()
-    raises(UsageError, c.open_stream)
+    raises(LimitError, c.open_stream)
     c.receive(encode_header(TYPE_WINDOW_UPDATE, FLAG_ACK, 1, 0))
     assert c.open_stream() == 5
 
@@ -479,3 +502,60 @@ def test_usage_errors():
     s.consumed(99, 5)  # a stream that is gone: ignored
     assert s.send(sid, b"") == 0
     raises(UsageError, s.send_window, 77)
+
+
+def test_goaway_right_after_handshake_is_a_protocol_error_not_misuse():
+    # D11: the peer's first frame is a GoAway; our first open_stream (identify) must get a typed
+    # ProtocolError the drivers already log, never UsageError (which printed a traceback)
+    c = Session(True)
+    assert c.receive(encode_header(TYPE_GO_AWAY, 0, 0, yamux.GOAWAY_NORMAL)) == [("goaway", 0)]
+    e = raises(ProtocolError, c.open_stream)
+    assert isinstance(e, yamux.GoneAway) and not isinstance(e, UsageError)
+    # our own GoAway then open_stream stays our misuse
+    s = Session(True)
+    s.go_away()
+    raises(UsageError, s.open_stream)
+
+
+def test_ping_flood_without_reading_hits_control_backlog_and_closes():
+    # D1: a peer sends PINGs and never reads. A driver whose transport is backed up leaves our
+    # output in the session; the ACKs owed are capped and the session ends with LimitError.
+    s = Session(False, Config(max_control_backlog=8))
+    ping = encode_header(TYPE_PING, FLAG_SYN, 0, 5)
+    for _ in range(8):
+        assert s.receive(ping) == []
+    e = raises(LimitError, s.receive, ping)
+    assert e.scope == SCOPE_CONNECTION and s.closed
+    out = frames(s.data_to_send())
+    assert len(out) == 9 and out[-1][0] == TYPE_GO_AWAY  # 8 ACKs, then GoAway(protocol error)
+    assert out[-1][3] == yamux.GOAWAY_PROTOCOL_ERROR
+    # a reading peer is never cut off: each data_to_send() taken empties the backlog
+    s = Session(False, Config(max_control_backlog=8))
+    for _ in range(100):
+        s.receive(ping * 8)
+        assert len(frames(s.data_to_send())) == 8
+    assert not s.closed
+    # refused SYNs (RST replies) count too
+    s = Session(False, Config(max_streams=0, max_control_backlog=4))
+    syns = b"".join(encode_header(TYPE_WINDOW_UPDATE, FLAG_SYN, 2 * i + 1, 0) for i in range(4))
+    assert s.receive(syns) == []
+    raises(LimitError, s.receive, encode_header(TYPE_WINDOW_UPDATE, FLAG_SYN, 99, 0))
+    # the default cap is named and the device profile's is smaller
+    assert Config().max_control_backlog == yamux.MAX_CONTROL_BACKLOG
+    assert yamux.device_config().max_control_backlog < yamux.MAX_CONTROL_BACKLOG
+
+
+def test_keepalive_ping_ids_are_unpredictable():
+    seen = set()
+    for _ in range(8):
+        s = Session(True, Config(keepalive_ms=10))
+        s.tick(0)
+        s.tick(10)
+        f = frames(s.data_to_send())
+        assert f[0][:2] == (TYPE_PING, FLAG_SYN)
+        assert 0 < f[0][3] < (1 << 30)
+        seen.add(f[0][3])
+    assert len(seen) >= 7  # 30 random bits: a repeat in 8 draws is ~3e-8
+    s = Session(True)
+    ids = [s.ping() for _ in range(yamux.MAX_PINGS)]
+    assert len(set(ids)) == len(ids) and ids != list(range(1, len(ids) + 1))

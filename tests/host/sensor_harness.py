@@ -23,9 +23,13 @@ FIRMWARE = os.path.join(ROOT, "firmware")
 READINGS = "sensors/readings"
 COMMANDS = "sensors/commands"
 # Smallest heaps measured for the full app (TCP, Noise, yamux, gossipsub) on the 64-bit unix port:
-# 312 KiB with the .mpy build, 371 KiB from .py source. The tests run with some margin.
-DEVICE_HEAP_MPY = "360K"
-DEVICE_HEAP_PY = "480K"  # compiling the .py sources on the device needs room beyond the .mpy case
+# 312 KiB with the .mpy build, 371 KiB from .py source. The tests run with some margin. The
+# resource manager (io/resources.py, 10.5 KB retained as .mpy) made 360K fail on a serial
+# reconnect (MemoryError, fragmentation); 400K passes with heap_peak ~325 KB.
+DEVICE_HEAP_MPY = "400K"
+# compiling the .py sources on the device needs room beyond the .mpy case; the resource manager
+# (io/resources.py, 13 KB retained from source) took it past 480K; 512K passes alone, not under load
+DEVICE_HEAP_PY = "560K"
 EVENT_WAIT_S = 30
 
 _build_dir = None

@@ -147,13 +147,13 @@ def run_scenario(ops, chunk):
     opened = []
     sent = {}
     blobs = 0
-    for o in ops:
+    for i, o in enumerate(ops):
         if o[0] == "open":
             if p.a.can_open():
                 opened.append(p.a.open_stream())
         elif o[0] == "ping":
             if len(p.a._pings) < yamux.MAX_PINGS:
-                p.a.ping()
+                p.a.ping(i + 1)  # ids are random by default; both runs must compare equal
         elif o[0] == "pump":
             p.pump()
         elif opened:

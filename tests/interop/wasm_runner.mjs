@@ -100,6 +100,15 @@ async function runTests ({ coreDir, heap, runnerArgs }) {
     if (name.endsWith('.py')) copyFile(join(coreDir, name), `${VROOT}/tests/core/${name}`)
   }
   copyFile(join(ROOT, 'tests', 'mp_runner.py'), `${VROOT}/tests/mp_runner.py`)
+  // the fuzz corpus (seeds and saved crashes, any file name) that test_fuzz_corpus.py replays
+  const corpus = join(ROOT, 'tests', 'fuzz', 'corpus')
+  try {
+    for (const t of readdirSync(corpus)) {
+      for (const f of readdirSync(join(corpus, t))) {
+        if (!f.startsWith('.')) copyFile(join(corpus, t, f), `${VROOT}/tests/fuzz/corpus/${t}/${f}`)
+      }
+    }
+  } catch (e) { /* no corpus: the replay test says so */ }
 
   // Test files named on the command line, as paths in the repo (or in --core-dir): map them to
   // their copies inside the wasm file system.

@@ -61,13 +61,20 @@ def _encode_field(out, number, kind, value):
         out += value
 
 
-def decode(buf, schema, max_repeated=MAX_REPEATED, start=0, end=-1):
-    """Decode a complete message (buf[start:end]) by schema. Raises DecodeError/LimitError."""
+def decode(buf, schema, max_repeated=MAX_REPEATED, start=0, end=-1, budget=None):
+    """Decode a complete message (buf[start:end]) by schema. Raises DecodeError/LimitError.
+
+    budget: a one-item list [n], the fields (every key, known or not, at every nesting level)
+    the whole decode may read; shared with the nested decodes and decremented in place."""
     if end < 0:
         end = len(buf)
     msg = {}
     pos = start
     while pos < end:
+        if budget is not None:
+            budget[0] -= 1
+            if budget[0] < 0:
+                raise LimitError("too many protobuf fields in one message")
         key, pos = varint.decode(buf, pos, 0xFFFFFFFF, end)
         number = key >> 3
         wt = key & 7
@@ -112,7 +119,7 @@ def decode(buf, schema, max_repeated=MAX_REPEATED, start=0, end=-1):
             except UnicodeError:
                 raise DecodeError("invalid utf-8 in field %d" % number)
         elif kind != U:
-            value = decode(buf, kind, max_repeated, value[0], value[1])
+            value = decode(buf, kind, max_repeated, value[0], value[1], budget)
         name = field[1]
         if field[3]:
             items = msg.get(name)

@@ -10,6 +10,9 @@
 #   ('stream_opened', sid)        the peer opened a stream (not yet ACKed, see below)
 #   ('data', sid, bytes)          payload; a frame's payload may come in several pieces
 #   ('stream_eof', sid)           the peer half-closed (FIN)
+#   ('stream_closed', sid)        FIN both ways: the session forgot the stream during this
+#                                 receive() (after its 'stream_eof', or when our queued FIN left);
+#                                 after close_stream(), check is_open(sid) instead
 #   ('stream_reset', sid)         the peer reset (RST) or refused the stream
 #   ('stream_error', sid, err)    the peer broke a stream rule; we already sent RST. err is a
 #                                 ProtocolError with scope SCOPE_STREAM and .stream_id
@@ -37,7 +40,14 @@
 # * Devices: config.recv_buffer_cap bounds the unconsumed bytes of all streams together;
 #   the driver stops reading the socket while wants_read() is False (TCP backpressure),
 #   because a device cannot hold even one 256 KiB window.
+# * Replies owed to the peer (PING ACKs, RSTs refusing its streams) are capped while they sit
+#   in our output: a driver takes data_to_send() only when its transport has room, so a peer
+#   that floods PINGs (or SYNs) and never reads fills that backlog and the session ends with
+#   LimitError after MAX_CONTROL_BACKLOG replies, instead of growing the driver's queue forever.
+# * Ping ids (keepalive and ping() without an opaque) are random, so a peer that does not read
+#   cannot answer our keepalive blindly and pass for alive.
 import struct
+from microp2p import crypto
 from microp2p.errors import ProtocolError, DecodeError, LimitError, UsageError
 from microp2p.errors import SCOPE_STREAM, SCOPE_CONNECTION
 
@@ -67,6 +77,7 @@ MAX_STREAMS = 256                  # open inbound streams; more SYNs are answere
 MAX_ACK_BACKLOG = 256              # unacknowledged streams each way (spec's SHOULD)
 MAX_SEND_QUEUE = 256 * 1024        # per-stream bytes waiting for the peer's window
 MAX_PINGS = 8                      # our unanswered ping() calls
+MAX_CONTROL_BACKLOG = 64           # replies to the peer (PING ACK, refusing RST) not yet taken
 KEEPALIVE_MS = 30000               # js pings every 30 s too
 PING_TIMEOUT_MS = 10000
 WINDOW_UPDATE_DIVISOR = 2          # re-credit once consumed bytes reach window / 2
@@ -78,16 +89,24 @@ except TypeError:
     _view = None
 
 
+class GoneAway(ProtocolError):
+    """open_stream() on a session the peer ended (GoAway, keepalive timeout, violation): no new
+    stream can go out. The peer may send GoAway at any moment, even right after the handshake,
+    so this is a remote's doing (a ProtocolError), not our misuse."""
+    scope = SCOPE_CONNECTION
+
+
 class Config:
     def __init__(self, max_window=INITIAL_WINDOW, max_frame=DEFAULT_MAX_FRAME,
                  max_streams=MAX_STREAMS, max_ack_backlog=MAX_ACK_BACKLOG,
                  max_send_queue=MAX_SEND_QUEUE, keepalive_ms=KEEPALIVE_MS,
-                 ping_timeout_ms=PING_TIMEOUT_MS, recv_buffer_cap=0):
+                 ping_timeout_ms=PING_TIMEOUT_MS, recv_buffer_cap=0,
+                 max_control_backlog=MAX_CONTROL_BACKLOG):
         if not INITIAL_WINDOW <= max_window <= MAX_WINDOW:
             raise UsageError("max_window must be in [256 KiB, 16 MiB]")
         if not 1 <= max_frame <= U32_MAX:
             raise UsageError("bad max_frame")
-        if max_streams < 0 or max_ack_backlog < 0 or max_send_queue < 0:
+        if max_streams < 0 or max_ack_backlog < 0 or max_send_queue < 0 or max_control_backlog < 1:
             raise UsageError("caps must not be negative")
         self.max_window = max_window
         self.max_frame = max_frame
@@ -97,12 +116,13 @@ class Config:
         self.keepalive_ms = keepalive_ms        # 0 disables keepalive pings
         self.ping_timeout_ms = ping_timeout_ms
         self.recv_buffer_cap = recv_buffer_cap  # 0: no cap (wants_read() always True)
+        self.max_control_backlog = max_control_backlog
 
 
 def device_config():
     """Small-RAM settings: small frames and queues, few streams, read-side cap of 16 KiB."""
     return Config(max_frame=4096, max_streams=16, max_ack_backlog=16, max_send_queue=8192,
-                  recv_buffer_cap=16384)
+                  recv_buffer_cap=16384, max_control_backlog=16)
 
 
 def encode_header(typ, flags, sid, length):
@@ -142,6 +162,8 @@ class Session:
         self._peer_last = 0                     # highest id the peer opened (ids only grow)
         self._streams = {}
         self._out = []
+        self._out_n = 0           # bytes in _out
+        self._replies = 0         # PING ACKs / refusing RSTs in _out (MAX_CONTROL_BACKLOG)
         self._inbound = 0
         self._inbound_unacked = 0
         self._outbound_unacked = 0
@@ -154,7 +176,6 @@ class Session:
         # Time and pings.
         self._now = 0
         self._pings = {}          # opaque -> sent at (user pings)
-        self._next_opaque = 1
         self._ka_opaque = None    # opaque of the keepalive ping in flight
         self._ka_sent = 0
         self._ka_last = None
@@ -171,12 +192,28 @@ class Session:
         if not out:
             return b""
         self._out = []
+        self._replies = 0
+        self._out_n = 0
         if len(out) == 1:
             return out[0]
         return b"".join(out)
 
     def _frame(self, typ, flags, sid, length):
         self._out.append(struct.pack(_HEADER_FMT, VERSION, typ, flags, sid, length))
+        self._out_n += HEADER_LEN
+
+    def _reply(self, typ, flags, sid, length):
+        # A frame the peer's input asks of us. The driver leaves our output alone while its
+        # transport is backed up, so these pile up only when the peer does not read.
+        if self._replies >= self.config.max_control_backlog:
+            raise self._fatal(LimitError, "peer floods control frames and does not read "
+                              "(MAX_CONTROL_BACKLOG=%d)" % self.config.max_control_backlog)
+        self._replies += 1
+        self._frame(typ, flags, sid, length)
+
+    def output_pending(self):
+        """Bytes waiting in data_to_send() (the driver counts them against its output cap)."""
+        return self._out_n
 
     # ---- input --------------------------------------------------------------------------
 
@@ -255,7 +292,7 @@ class Session:
             if sid:
                 raise self._fatal(ProtocolError, "ping on a stream id")
             if flags & FLAG_SYN:
-                self._frame(TYPE_PING, FLAG_ACK, 0, length)
+                self._reply(TYPE_PING, FLAG_ACK, 0, length)
             elif flags & FLAG_ACK:
                 self._on_pong(length, events)
         elif typ == TYPE_GO_AWAY:
@@ -322,7 +359,7 @@ class Session:
         cfg = self.config
         if (self.local_goaway is not None or self._inbound >= cfg.max_streams
                 or self._inbound_unacked >= cfg.max_ack_backlog):
-            self._frame(TYPE_WINDOW_UPDATE, FLAG_RST, sid, 0)
+            self._reply(TYPE_WINDOW_UPDATE, FLAG_RST, sid, 0)
             return None
         st = _Stream(sid, True, cfg.max_window)
         self._streams[sid] = st
@@ -344,12 +381,12 @@ class Session:
         elif flags & FLAG_FIN and not st.fin_recv:
             st.fin_recv = True
             events.append(("stream_eof", st.sid))
-            self._maybe_remove(st)
+            self._maybe_remove(st, events)
 
     def _stream_error(self, st, msg, events):
         err = ProtocolError(msg, SCOPE_STREAM)
         err.stream_id = st.sid
-        self._frame(TYPE_WINDOW_UPDATE, FLAG_RST, st.sid, 0)
+        self._reply(TYPE_WINDOW_UPDATE, FLAG_RST, st.sid, 0)
         self._remove(st)
         events.append(("stream_error", st.sid, err))
 
@@ -378,9 +415,11 @@ class Session:
         if self._pay_stream is st:
             self._pay_stream = None  # the rest of a half-received frame is discarded
 
-    def _maybe_remove(self, st):
+    def _maybe_remove(self, st, events=None):
         if st.fin_sent and st.fin_recv:
             self._remove(st)
+            if events is not None:
+                events.append(("stream_closed", st.sid))
 
     def _get(self, sid):
         st = self._streams.get(sid)
@@ -391,10 +430,15 @@ class Session:
     # ---- local actions ------------------------------------------------------------------
 
     def open_stream(self):
-        if self.closed or self.local_goaway is not None or self.remote_goaway is not None:
+        if self.closed or self.remote_goaway is not None:
+            raise GoneAway("session ended by the peer (%s)" % (
+                self.close_reason or "GoAway %s" % self.remote_goaway))
+        if self.local_goaway is not None:
             raise UsageError("session is going away")
         if self._outbound_unacked >= self.config.max_ack_backlog:
-            raise UsageError("too many unacknowledged streams; wait for the peer")
+            # the peer does not ACK our streams: its doing, a named limit
+            raise LimitError("too many unacknowledged streams (max_ack_backlog=%d)"
+                             % self.config.max_ack_backlog, SCOPE_STREAM)
         sid = self._next_id
         if sid > U32_MAX:
             raise UsageError("stream ids exhausted")
@@ -477,6 +521,7 @@ class Session:
                 out.append(data[pos:pos + k])
             pos += k
             window -= k
+            self._out_n += HEADER_LEN + k
         st.send_window = window
         return pos - start
 
@@ -495,17 +540,17 @@ class Session:
                 st.pend_off = off
         if not st.queued and st.fin_pending:
             st.fin_pending = False
-            self._send_fin(st)
+            self._send_fin(st, events)
             if st.sid not in self._streams:
                 return
         if st.blocked and st.queued <= self.config.max_send_queue // 2:
             st.blocked = False
             events.append(("writable", st.sid))
 
-    def _send_fin(self, st):
+    def _send_fin(self, st, events=None):
         st.fin_sent = True
         self._grant(st, FLAG_FIN)
-        self._maybe_remove(st)
+        self._maybe_remove(st, events)
 
     def close_stream(self, sid):
         """Half-close (FIN) after whatever is still queued. No-op for a stream already gone."""
@@ -553,9 +598,13 @@ class Session:
         return opaque
 
     def _alloc_opaque(self):
-        opaque = self._next_opaque
-        self._next_opaque = opaque + 1 if opaque < U32_MAX else 1
-        return opaque
+        # 30 random bits: a small int on every port, and not guessable by a peer that does not
+        # read what we send (sequential ids let it answer keepalives blind).
+        while True:
+            b = crypto.random_bytes(4)
+            opaque = ((b[0] & 0x3F) << 24) | (b[1] << 16) | (b[2] << 8) | b[3]
+            if opaque and opaque not in self._pings and opaque != self._ka_opaque:
+                return opaque
 
     def go_away(self, code=GOAWAY_NORMAL):
         """Tell the peer we accept no new streams (existing ones carry on)."""

@@ -5,11 +5,16 @@
 # Per connection there is one reader task (stream -> Noise -> yamux -> streams) and one writer task
 # (the only one that writes the duplex: MicroPython allows one waiter per socket and direction).
 # Backpressure is "stop reading": the reader pauses while the streams hold more unconsumed bytes
-# than the profile's budget, and writers wait while the connection's output exceeds its cap.
+# than the connection's memory budget (the resource manager's read_budget(), a fair share of the
+# node's), and writers wait while the connection's output exceeds its cap. While the output is
+# over its cap, what yamux wants to send stays in the session: a peer that does not read and
+# floods requests for replies (PING) hits yamux's MAX_CONTROL_BACKLOG and is disconnected.
+# Every stream is accounted in the connection's resource scope and forgotten once FIN went both
+# ways (or it was reset).
 from microp2p.conn import mss, yamux
 from microp2p.conn.upgrade import Upgrade, YAMUX
 from microp2p.aio import asyncio, join_head, print_exc, TimeoutError
-from microp2p.clock import ticks_ms
+from microp2p.clock import ticks_ms, now_ms
 from microp2p.errors import ProtocolError, LimitError, SCOPE_STREAM, MicroP2PError
 
 CLOSE_FLUSH_TIMEOUT_MS = 200  # how long a closing connection waits for its GoAway to be written
@@ -69,6 +74,8 @@ class Stream:
         self._readable = asyncio.Event()
         self._writable = asyncio.Event()
         self._write_closed = False
+        self._precredited = 0    # bytes put back by _unread(): their window credit went already
+        self.scope = None        # resources.StreamScope
 
     # called by the connection's reader task
     def _on_data(self, data):
@@ -85,8 +92,11 @@ class Stream:
         self._writable.set()
 
     def _unread(self, data):
+        # Bytes a reader took and gives back (a lazy dialer's data behind its protocol proposal):
+        # they were credited to the peer when first read, so reading them again credits nothing.
         if data:
             self._chunks.insert(0, bytes(data))
+            self._precredited += len(data)
             self._readable.set()
 
     async def read(self, n=-1):
@@ -104,7 +114,15 @@ class Stream:
         else:
             self._chunks[0] = chunk[n:]
             chunk = chunk[:n]
-        self.conn._consumed(self.sid, len(chunk))
+        k = len(chunk)
+        pre = self._precredited
+        if pre:
+            if pre >= k:
+                self._precredited = pre - k
+                return chunk
+            self._precredited = 0
+            k -= pre
+        self.conn._consumed(self.sid, k)
         return chunk
 
     async def readexactly(self, n):
@@ -178,19 +196,22 @@ class Connection:
         self.closed_event = asyncio.Event()   # set once the connection is fully closed
         self._tasks = []
         self.opened_ms = ticks_ms()
+        self.scope = None        # resources.ConnScope, once the upgrade is done and admitted
 
     # ---- upgrade (the sans-IO machine conn.upgrade.Upgrade does the protocol) -----------------
     async def upgrade(self, expected_peer=None):
         node = self.node
         u = Upgrade(self.outbound, node.key, expected_peer, node.noise_static, (YAMUX,))
         read_size = node.profile.read_size
+        idle = node.profile.limits.handshake_idle_ms / 1000
         while True:
             out = u.data_to_send()
             if out:
                 await self.duplex.write(out)
             if u.done:
                 break
-            data = await self.duplex.read(read_size)
+            # a silent socket gives its pending-upgrade slot back after handshake_idle_ms
+            data = await asyncio.wait_for(self.duplex.read(read_size), idle)
             if not data:
                 raise OSError("connection closed during upgrade")
             u.receive(data)
@@ -198,13 +219,21 @@ class Connection:
         self.transport = u.transport
         self.muxer_negotiation = u.muxer_negotiation
         self.session = yamux.Session(self.outbound, node.profile.yamux)
-        for chunk in u.pending:
-            self._feed_session(chunk)
+        self._early = u.pending   # fed by start(), once the connection has its resource scope
 
     # ---- running --------------------------------------------------------------------------
     def start(self):
+        early = getattr(self, "_early", None)
+        self._early = None
         self._tasks.append(asyncio.create_task(self._read_loop()))
         self._tasks.append(asyncio.create_task(self._write_loop()))
+        try:
+            for chunk in early or ():
+                self._feed_session(chunk)
+        except ProtocolError as e:
+            self.node.log("connection %s closed: %s %s" % (self.remote_peer, type(e).__name__, e))
+            self.close()
+            return
         self._flush()
 
     def _feed_session(self, plaintext):
@@ -219,10 +248,19 @@ class Connection:
             st = self.streams.get(ev[1])
             if st is not None:
                 st._on_data(ev[2])
+                if self.scope is not None:
+                    self.scope.last_active = now_ms()
             else:
                 self.session.consumed(ev[1], len(ev[2]))
         elif kind == "stream_opened":
+            try:
+                ss = self.scope.open_stream(True) if self.scope is not None else None
+            except LimitError as e:
+                self.node.log("stream %d refused: %s" % (ev[1], e))
+                self.session.reset_stream(ev[1])
+                return
             st = Stream(self, ev[1])
+            st.scope = ss
             self.streams[ev[1]] = st
             if not self.accept_streams:   # a refused connection only carries its reason
                 st.reset()
@@ -232,8 +270,10 @@ class Connection:
             st = self.streams.get(ev[1])
             if st is not None:
                 st._on_eof()
+        elif kind == "stream_closed":
+            self._forget_stream(ev[1])   # FIN both ways; the app may still read what it holds
         elif kind == "stream_reset":
-            st = self.streams.pop(ev[1], None)
+            st = self._forget_stream(ev[1])
             if st is not None:
                 st._on_reset()
         elif kind == "writable":
@@ -242,7 +282,7 @@ class Connection:
                 st._writable.set()
         elif kind == "stream_error":
             # the session already answered with RST; only this stream ends
-            st = self.streams.pop(ev[1], None)
+            st = self._forget_stream(ev[1])
             self.node.log("stream %d error: %s" % (ev[1], ev[2]))
             if st is not None:
                 st._on_reset()
@@ -253,11 +293,25 @@ class Connection:
             if kind == "closed":
                 self.close()
 
-    async def _read_loop(self):
+    def _forget_stream(self, sid):
+        st = self.streams.pop(sid, None)
+        if st is not None and st.scope is not None:
+            st.scope.close()
+        return st
+
+    def _read_budget(self):
         cap = self.node.profile.unconsumed_cap
+        sc = self.scope
+        if sc is None:
+            return cap
+        sc.set_usage(self.session.unconsumed_total())
+        b = sc.read_budget()
+        return b if b < cap else cap
+
+    async def _read_loop(self):
         try:
             while not self.closed:
-                while self.session.unconsumed_total() > cap and not self.closed:
+                while self.session.unconsumed_total() > self._read_budget() and not self.closed:
                     self._resume_read.clear()
                     await self._resume_read.wait()
                 data = await self.duplex.read(self.node.profile.read_size)
@@ -303,13 +357,15 @@ class Connection:
                 self._out_bytes -= len(chunk)
                 if self._out_bytes <= self.node.profile.write_buffer_cap:
                     self._drained.set()
+                    self._flush()  # what the session kept while we were over the cap
         except Exception as e:
             self.node.log("write failed %s: %r" % (self.remote_peer, e))
             self.close()
 
     def _flush(self):
-        """Encrypt whatever yamux wants to send and hand it to the writer task."""
-        if self.session is None:
+        """Encrypt whatever yamux wants to send and hand it to the writer task; while the output
+        is over its cap it stays in the session (whose replies to the peer are capped)."""
+        if self.session is None or self._out_bytes > self.node.profile.write_buffer_cap:
             return
         data = self.session.data_to_send()
         if data:
@@ -318,8 +374,13 @@ class Connection:
             self._out_bytes += len(enc)
             self._out_event.set()
 
+    def _backlog(self):
+        # encrypted bytes queued for the writer + what the session holds while we are over the cap
+        s = self.session
+        return self._out_bytes + (s.output_pending() if s is not None else 0)
+
     async def _drain(self):
-        while self._out_bytes > self.node.profile.write_buffer_cap and not self.closed:
+        while self._backlog() > self.node.profile.write_buffer_cap and not self.closed:
             self._drained.clear()
             await self._drained.wait()
 
@@ -329,10 +390,13 @@ class Connection:
         self.session.consumed(sid, n)
         self._flush()
         self._resume_read.set()
+        if self.scope is not None:
+            self.scope.set_usage(self.session.unconsumed_total())
 
     async def _send(self, st, data):
         pos = 0
         end = len(data)
+        await self._drain()  # many writers must not each slip a chunk past a full output
         while pos < end:
             if self.closed:
                 raise OSError("connection closed")
@@ -351,10 +415,12 @@ class Connection:
     def _close_stream(self, sid):
         if not self.closed:
             self.session.close_stream(sid)
+            if not self.session.is_open(sid):
+                self._forget_stream(sid)   # the peer's FIN came first: done both ways
             self._flush()
 
     def _reset_stream(self, sid):
-        self.streams.pop(sid, None)
+        self._forget_stream(sid)
         if not self.closed:
             self.session.reset_stream(sid)
             self._flush()
@@ -363,8 +429,15 @@ class Connection:
         """Open a stream and negotiate one of protocols; returns the Stream (stream.protocol set)."""
         if self.closed:
             raise OSError("connection closed")
-        sid = self.session.open_stream()
+        ss = self.scope.open_stream(False) if self.scope is not None else None
+        try:
+            sid = self.session.open_stream()
+        except BaseException:
+            if ss is not None:
+                ss.close()
+            raise
         st = Stream(self, sid)
+        st.scope = ss
         self.streams[sid] = st
         # No flush here: the SYN stays queued in the session and leaves in the same Noise frame as
         # the multistream proposal written next (as js does: SYN, then data without waiting).
@@ -398,6 +471,8 @@ class Connection:
                 pass
         for st in list(self.streams.values()):
             st._on_reset()
+            if st.scope is not None:
+                st.scope.close()
         self.streams = {}
         self._out_event.set()
         self._drained.set()
@@ -415,5 +490,7 @@ class Connection:
         for t in self._tasks:
             t.cancel()
         self._tasks = []
+        if self.scope is not None:
+            self.scope.close()
         self.node.forget_connection(self)
         self.closed_event.set()

@@ -29,6 +29,7 @@ from microp2p.io.connection import Connection, StreamReset, negotiate, close_qui
 from microp2p.io.identify import IdentifyService
 from microp2p.io.ping import PingService
 from microp2p.io.profile import Profile
+from microp2p.io.resources import ResourceManager
 
 STOP_TIMEOUT_MS = 1000        # how long stop() waits for connections to flush their GoAway
 # Refusals that say why: a listener whose admit() answers with a reason opens this stream on the
@@ -52,7 +53,9 @@ class Node:
         self._advertised = []        # the ones identify announces (listen(advertise=True) + added)
         self.servers = []
         self._listeners = []         # fn(conn, opened)
-        self._pending_upgrades = 0
+        # every connection, pending upgrade, stream and buffered byte is accounted here
+        # (docs/resources.md); allow: the peer ids given reserved capacity (a gateway's devices)
+        self.resources = ResourceManager(self.profile.limits)
         self._tasks = TaskGroup(self._task_error)
         self._ticker = None
         self._stopped = False
@@ -78,6 +81,10 @@ class Node:
     def log(self, msg):
         if self.log_fn is not None:
             self.log_fn(msg)
+
+    @property
+    def _pending_upgrades(self):
+        return self.resources.pending
 
     def spawn(self, coro):
         """Run coro as a task the node owns: kept until it ends, cancelled by stop(); expected
@@ -126,20 +133,27 @@ class Node:
             self._advertised.remove(maddr)
 
     # ---- listen / dial -----------------------------------------------------------------------
-    async def listen(self, maddr, admit=None, advertise=True):
+    async def listen(self, maddr, admit=None, advertise=True, reserved=None):
         """Listen on a TCP multiaddr; returns the bound address (the real port for /tcp/0).
         admit(peer_id) -> True | False | "reason", when given, is asked after the handshake (the
         earliest moment the remote's identity is proven); False closes it, a reason is told to
         the peer first (REFUSED) so it can say why and back off. advertise=False keeps the address
-        out of identify (e.g. a gateway's device port)."""
+        out of identify (e.g. a gateway's device port). reserved (default: admit is given): a
+        device listener, which may use the reserved pending/connection slots and has no per-IP
+        limits; any other listener is public (per-IP limits, never the reserved slots)."""
         if isinstance(maddr, str):
             maddr = Multiaddr.from_string(maddr)
+        if reserved is None:
+            reserved = admit is not None
+        key = [str(maddr)]
 
         async def on_conn(reader, writer):
             pair = tcp.StreamPair(reader, writer)
-            await self.accept_stream(pair, pair.remote_multiaddr(), admit)
+            await self.accept_stream(pair, pair.remote_multiaddr(), admit, privileged=reserved,
+                                     listener=key[0], public=not reserved)
 
         server, bound = await tcp.listen(maddr, on_conn)
+        key[0] = str(bound)
         self.servers.append(server)
         self.listen_addrs.append(bound)
         if advertise:
@@ -152,25 +166,59 @@ class Node:
         if self._ticker is None and not self._stopped:
             self._ticker = self.spawn(self._tick_loop())
 
-    async def accept_stream(self, duplex, remote_addr=None, admit=None, relayed=False):
+    async def accept_stream(self, duplex, remote_addr=None, admit=None, relayed=False,
+                            privileged=False, listener=None, public=False):
         """Run the listener side of a libp2p connection over any duplex byte stream. Returns the
-        Connection, or None when refused or failed (the duplex is closed then)."""
-        p = self.profile
-        if len(self.connections) >= p.max_connections or self._pending_upgrades >= p.max_pending_upgrades:
-            self.log("inbound connection refused: limit")
+        Connection, or None when refused or failed (the duplex is closed then).
+        privileged: a serial link or device listener (reserved slots); public: per-IP limits
+        apply (remote_addr's IP); listener: the pending-upgrade pool it counts in."""
+        ip = _ip_of(remote_addr) if public else None
+        try:
+            pending = self._open_pending(listener, ip, public, privileged)
+        except LimitError as e:
+            self.log("inbound connection refused: %s" % e)
             self.emit(E.CONNECTION_REFUSED, {"addr": str(remote_addr) if remote_addr else None,
-                                             "reason": "limit"})
+                                             "reason": "limit", "limit": str(e)})
             await close_quietly(duplex)
             return None
         conn = Connection(self, duplex, False, remote_addr, relayed)
-        await self._upgrade(conn, None, admit)
+        await self._upgrade(conn, None, admit, pending)
         return None if conn.closed else conn
 
-    async def dial_stream(self, duplex, remote_addr=None, expected_peer=None, admit=None, relayed=False):
+    def _open_pending(self, listener, ip, public, privileged):
+        rm = self.resources
+        try:
+            return rm.open_pending(listener, ip, public, privileged)
+        except LimitError as e:
+            # full: an idle unprivileged connection may make room (trim), then one more try
+            if getattr(e, "limit", None) != "max_conns" or not self._trim(privileged):
+                raise
+        return rm.open_pending(listener, ip, public, privileged)
+
+    def _trim(self, privileged=False):
+        rm = self.resources
+        # called on a refusal at max_conns: that refusal is the signal (no high-water check)
+        c = rm.trim_candidate(now_ms(), [x.scope for x in self.connections if x.scope is not None])
+        if c is None or c.owner is None:
+            return False
+        self.log("trimming idle connection to %s" % c.peer)
+        rm.count_drop("conns_trimmed", c.peer)
+        c.owner.close()
+        c.close()  # its slot is free now; the socket closes in the background
+        return True
+
+    async def dial_stream(self, duplex, remote_addr=None, expected_peer=None, admit=None, relayed=False,
+                          _pending=None):
         """The dialer side over any duplex byte stream (a serial link, a relayed stream).
         Returns the Connection; raises on failure (the duplex is closed then)."""
+        if _pending is None:
+            try:
+                _pending = self._open_pending(None, None, False, False)
+            except LimitError:
+                await close_quietly(duplex)
+                raise
         conn = Connection(self, duplex, True, remote_addr, relayed)
-        await self._upgrade(conn, expected_peer, admit)
+        await self._upgrade(conn, expected_peer, admit, _pending)
         if conn.closed:
             raise OSError("upgrade failed")
         self.start()
@@ -188,10 +236,14 @@ class Node:
         for match, dial_fn in self._dialers:
             if match(maddr):
                 return await dial_fn(maddr, expected)
-        if len(self.connections) >= self.profile.max_connections:
-            raise LimitError("connection limit")
-        reader, writer = await tcp.dial(maddr)
-        return await self.dial_stream(tcp.StreamPair(reader, writer), maddr, expected)
+        # the slot is taken before the socket exists: a node never holds more than max_conns
+        pending = self._open_pending(None, None, False, False)
+        try:
+            reader, writer = await tcp.dial(maddr)
+        except BaseException:
+            pending.release()
+            raise
+        return await self.dial_stream(tcp.StreamPair(reader, writer), maddr, expected, _pending=pending)
 
     _dialers = ()
 
@@ -200,8 +252,7 @@ class Node:
         (e.g. the relay client for /p2p-circuit addresses)."""
         self._dialers = tuple(self._dialers) + ((match, dial_fn),)
 
-    async def _upgrade(self, conn, expected, admit=None):
-        self._pending_upgrades += 1
+    async def _upgrade(self, conn, expected, admit=None, pending=None):
         try:
             await asyncio.wait_for(conn.upgrade(expected), self.profile.handshake_timeout_ms / 1000)
             verdict = True if admit is None else admit(conn.remote_peer)
@@ -212,15 +263,24 @@ class Node:
                 if isinstance(verdict, str) and verdict:
                     await self._tell_refusal(conn, verdict)
                 raise AuthError("peer %s not admitted" % conn.remote_peer)
+            if pending is not None:
+                try:
+                    conn.scope = pending.promote(conn.remote_peer, now_ms(), conn.outbound)
+                except LimitError as e:
+                    self.emit(E.CONNECTION_REFUSED, {"peer": str(conn.remote_peer), "reason": "limit",
+                                                     "limit": str(e),
+                                                     "addr": str(conn.remote_addr) if conn.remote_addr else None})
+                    raise
+                conn.scope.owner = conn
         except Exception as e:
-            self._pending_upgrades -= 1
+            if pending is not None:
+                pending.release()
             self.log("upgrade failed (%s): %s %s" % ("out" if conn.outbound else "in", type(e).__name__, e))
             await close_quietly(conn.duplex)
             conn.closed = True
             if conn.outbound:
                 raise
             return
-        self._pending_upgrades -= 1
         self.connections.append(conn)
         self._no_connections.clear()
         conn.start()
@@ -309,6 +369,13 @@ class Node:
                 raise
             self.log("inbound stream negotiation failed: %s %s" % (type(e).__name__, e))
             return
+        if st.scope is not None:
+            try:
+                st.scope.set_protocol(proto)   # e.g. at most 2 concurrent identify pushes a peer
+            except LimitError as e:
+                self.log("%s: %s" % (proto, e))
+                st.reset()
+                return
         try:
             await self.handlers[proto](st)
         except (ProtocolError, OSError, EOFError, StreamReset, TimeoutError) as e:
@@ -349,3 +416,12 @@ class Node:
             except Exception:
                 pass
         self._tasks.cancel()
+
+
+def _ip_of(maddr):
+    if maddr is None:
+        return None
+    try:
+        return maddr.value_for("ip4") or maddr.value_for("ip6")
+    except Exception:
+        return None

@@ -3,6 +3,7 @@
 # Profile.device() is the small-RAM profile a microcontroller runs. Change fields before handing
 # the profile to Node(); the drivers read them, the protocol machines get their own configs.
 from microp2p.conn import yamux
+from microp2p.io.resources import Limits
 
 AGENT = "microp2p/0.1.0"
 
@@ -12,8 +13,9 @@ class Profile:
         self.name = "gateway"
         self.device = False                 # pubsub: the device router and queue sizes
         self.pubsub = "gossipsub"           # io/pubsub.attach: "gossipsub" (full), "leaf", "floodsub"
-        self.max_connections = 128          # open connections per node (inbound refused beyond)
-        self.max_pending_upgrades = 16      # inbound connections still in handshake
+        # connection, stream, pending-upgrade and memory limits: the resource manager's
+        # (docs/resources.md); max_connections / max_pending_upgrades below are two of them
+        self.limits = Limits.node()
         self.read_size = 65536              # bytes per read from a connection's byte stream
         self.write_buffer_cap = 262144      # encrypted bytes queued per connection before writers wait
         self.unconsumed_cap = 4 * 1024 * 1024   # unread stream bytes per connection before we stop reading
@@ -31,8 +33,7 @@ class Profile:
         p.name = "device"
         p.device = True
         p.pubsub = "leaf"                   # pubsub/leaf.py: subscribe, publish, 1-2 mesh peers
-        p.max_connections = 4
-        p.max_pending_upgrades = 2
+        p.limits = Limits.device()
         p.read_size = 1024                  # each read allocates this much in one block
         p.write_buffer_cap = 8192
         p.unconsumed_cap = 16384
@@ -40,3 +41,32 @@ class Profile:
         p.identify_max_bytes = 8192
         p.yamux = yamux.device_config()
         return p
+
+    @classmethod
+    def gateway(cls):
+        p = cls()
+        p.limits = Limits.gateway()
+        return p
+
+    # the two limits every profile user knows, kept as plain attributes of the profile
+    @property
+    def max_connections(self):
+        return self.limits.max_conns
+
+    @max_connections.setter
+    def max_connections(self, n):
+        # one number for the old single limit: an eighth of it reserved for allow-listed peers
+        self.limits.max_conns = n
+        self.limits.reserved_conns = n // 8
+
+    @property
+    def max_pending_upgrades(self):
+        return self.limits.max_pending
+
+    @max_pending_upgrades.setter
+    def max_pending_upgrades(self, n):
+        # a quarter reserved for device listeners and serial links; one listener takes the rest
+        lim = self.limits
+        lim.max_pending = n
+        lim.reserved_pending = n // 4
+        lim.max_pending_per_listener = n - n // 4

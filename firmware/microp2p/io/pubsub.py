@@ -179,6 +179,10 @@ class PubSub:
                 break
             try:
                 events = self.router.feed(peer, data, now_ms())
+            except ProtocolError as e:
+                # the messages accepted before the bad RPC still go to the app (then the stream ends)
+                self._handle(getattr(e, "events", ()))
+                raise
             finally:
                 self._flush()
             self._handle(events)
@@ -204,6 +208,7 @@ class PubSub:
                 self.out[pid] = po
             if po.nbytes + len(frame) > self.max_pending:
                 self.dropped += 1
+                self.node.resources.count_drop("pubsub_frames_dropped", pid)
                 continue
             po.frames.append(frame)
             po.nbytes += len(frame)

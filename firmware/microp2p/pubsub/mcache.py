@@ -75,66 +75,141 @@ class MessageCache:
         self.windows.insert(0, last)
 
 
+class _Account:
+    """The seen ids one owner brought first: (expiry, mid) in insertion order, a moving head."""
+    __slots__ = ("fifo", "head", "n")
+
+    def __init__(self):
+        self.fifo = []
+        self.head = 0
+        self.n = 0       # live entries (the fifo may also hold stale ones, skipped when met)
+
+    def compact(self):
+        h = self.head
+        if h > 64 and h * 2 > len(self.fifo):
+            self.fifo = self.fifo[h:]
+            self.head = 0
+
+
 class SeenCache:
-    """Ids seen within ttl_ms, oldest evicted first when full. Insertion order == expiry order
-    because the TTL is constant, so a FIFO list (with a moving head) is enough."""
+    """Ids seen within ttl_ms, bounded by max_entries, each accounted to the owner that brought it
+    first (the delivering peer; None for our own messages).
+
+    When full, room is made so that one owner's flood can only push out its own ids: an owner at
+    or over its fair share (max_entries // owners) evicts its own oldest id; one under it evicts
+    the oldest id of the owner holding the most. So a peer sending 20 000 junk messages cannot
+    flush an honest peer's ids inside the TTL and then replay them as new. A duplicate arriving
+    from a less loaded owner moves the id to it, so racing to be first does not help either.
+    Insertion order is expiry order per owner (the TTL is constant)."""
 
     def __init__(self, ttl_ms=120000, max_entries=MAX_SEEN):
         self.ttl_ms = ttl_ms
         self.max_entries = max_entries
-        self._exp = {}    # mid -> expiry ms
-        self._fifo = []   # (expiry, mid) in insertion order
-        self._head = 0
-        self.evicted = 0
+        self._map = {}      # mid -> (expiry ms, _Account)
+        self._owners = {}   # owner -> _Account
+        self._big = None    # the account found largest at the last scan (eviction victim)
+        self.evicted = 0            # ids dropped before their TTL because the cache was full
+        self.evicted_others = 0     # ... of those, ids of another owner than the one adding
 
     def __len__(self):
-        return len(self._exp)
+        return len(self._map)
 
     def __contains__(self, mid):
-        return mid in self._exp
+        return mid in self._map
 
-    def add(self, mid, now_ms):
+    def owner_count(self, owner):
+        a = self._owners.get(owner)
+        return a.n if a is not None else 0
+
+    def add(self, mid, now_ms, owner=None):
         """Mark seen; returns False when it already was."""
-        if mid in self._exp:
+        if mid in self._map:
             return False
-        if len(self._exp) >= self.max_entries:
-            self._pop()
-            self.evicted += 1
+        acct = self._owners.get(owner)
+        if len(self._map) >= self.max_entries:
+            self._make_room(acct)
+        if acct is None:
+            acct = _Account()
+            self._owners[owner] = acct
         exp = now_ms + self.ttl_ms
-        self._exp[mid] = exp
-        self._fifo.append((exp, mid))
+        self._map[mid] = (exp, acct)
+        acct.fifo.append((exp, mid))
+        acct.n += 1
         return True
 
-    def _pop(self):
-        fifo = self._fifo
-        while self._head < len(fifo):
-            exp, mid = fifo[self._head]
-            self._head += 1
-            if self._exp.get(mid) == exp:
-                del self._exp[mid]
-                break
-        self._compact()
+    def note_duplicate(self, mid, owner):
+        """A copy of a seen id from owner: move the id to owner when owner holds fewer ids."""
+        e = self._map.get(mid)
+        if e is None:
+            return
+        acct = self._owners.get(owner)
+        if acct is None or acct is e[1] or e[1].n <= acct.n + 1:
+            return
+        e[1].n -= 1
+        self._map[mid] = (e[0], acct)
+        acct.fifo.append((e[0], mid))
+        acct.n += 1
 
-    def _compact(self):
-        h = self._head
-        if h > 64 and h * 2 > len(self._fifo):
-            self._fifo = self._fifo[h:]
-            self._head = 0
+    def _make_room(self, acct):
+        owners = len(self._owners) + (1 if acct is None else 0)
+        share = self.max_entries // owners if owners else self.max_entries
+        if acct is not None and acct.n >= share:
+            victim = acct
+        else:
+            victim = self._big
+            if victim is None or victim.n <= share or victim is acct:
+                victim = None
+                for a in self._owners.values():
+                    if a is not acct and (victim is None or a.n > victim.n):
+                        victim = a
+                self._big = victim
+            if victim is None:
+                return
+            self.evicted_others += 1
+        self._pop(victim)
+        self.evicted += 1
+
+    def _pop(self, acct):
+        fifo = acct.fifo
+        m = self._map
+        while acct.head < len(fifo):
+            exp, mid = fifo[acct.head]
+            acct.head += 1
+            e = m.get(mid)
+            if e is not None and e[1] is acct and e[0] == exp:
+                del m[mid]
+                acct.n -= 1
+                break
+        acct.compact()
 
     def expire(self, now_ms):
-        fifo = self._fifo
-        h = self._head
-        n = len(fifo)
-        while h < n:
-            exp, mid = fifo[h]
-            if exp > now_ms:
-                break
-            if self._exp.get(mid) == exp:
-                del self._exp[mid]
-            h += 1
-        self._head = h
-        if h >= n:
-            self._fifo = []
-            self._head = 0
-        else:
-            self._compact()
+        m = self._map
+        empty = None
+        for owner, acct in self._owners.items():
+            fifo = acct.fifo
+            h = acct.head
+            n = len(fifo)
+            while h < n:
+                exp, mid = fifo[h]
+                if exp > now_ms:
+                    break
+                e = m.get(mid)
+                if e is not None and e[1] is acct and e[0] == exp:
+                    del m[mid]
+                    acct.n -= 1
+                h += 1
+            acct.head = h
+            if h >= n:
+                acct.fifo = []
+                acct.head = 0
+                if not acct.n:
+                    if empty is None:
+                        empty = []
+                    empty.append(owner)
+            else:
+                acct.compact()
+        if empty:
+            for owner in empty:
+                a = self._owners.pop(owner)
+                if a is self._big:
+                    self._big = None

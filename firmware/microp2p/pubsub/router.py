@@ -8,7 +8,7 @@
 import random
 
 from microp2p.codec import varint
-from microp2p.errors import AuthError, LimitError, UsageError, SCOPE_STREAM
+from microp2p.errors import AuthError, LimitError, UsageError, ProtocolError, SCOPE_STREAM
 from microp2p.pubsub import rpc as R
 from microp2p.pubsub.mcache import SeenCache, MAX_SEEN, MAX_SEEN_DEVICE
 
@@ -31,8 +31,11 @@ MAX_PEER_QUEUE_BYTES = 4 << 20     # bytes queued for one peer
 MAX_PEER_QUEUE_BYTES_DEVICE = 32 * 1024
 MAX_TOPICS_PER_PEER = 256          # subscriptions we track per remote peer
 MAX_TOPICS_PER_PEER_DEVICE = 16
-MAX_TOPICS_TOTAL = 4096            # distinct topics we track across all peers
+MAX_TOPICS_TOTAL = 4096            # distinct topics we track across all peers (ours not counted)
 MAX_TOPICS_TOTAL_DEVICE = 32
+# A peer may bring new topics into the table only while it holds fewer than its fair share of it
+# (MAX_TOPICS_TOTAL // peers): identities flooding junk topics cannot fill it for everyone else.
+# When full, a newcomer under its share takes the slot of a topic only an over-share peer wants.
 MAX_MESSAGE_SIZE = (1 << 20) - 1024  # data bytes of one message
 MAX_MESSAGE_SIZE_DEVICE = 4096
 MAX_MESSAGES_PER_RPC = 512         # messages processed from one RPC; the rest are ignored
@@ -62,6 +65,7 @@ class PubSubConfig:
         self.seen_ttl_ms = SEEN_TTL_MS
         self.max_seen = MAX_SEEN
         self.max_rpc_size = R.MAX_RPC_SIZE
+        self.max_rpc_fields = R.MAX_RPC_FIELDS
         self.max_message_size = MAX_MESSAGE_SIZE
         self.max_peers = MAX_PEERS
         self.max_peer_queue = MAX_PEER_QUEUE
@@ -82,6 +86,7 @@ class PubSubConfig:
     def _device(self):
         self.max_seen = MAX_SEEN_DEVICE
         self.max_rpc_size = R.MAX_RPC_SIZE_DEVICE
+        self.max_rpc_fields = R.MAX_RPC_FIELDS_DEVICE
         self.max_message_size = MAX_MESSAGE_SIZE_DEVICE
         self.max_peers = MAX_PEERS_DEVICE
         self.max_peer_queue = MAX_PEER_QUEUE_DEVICE
@@ -121,6 +126,7 @@ class Peer:
         self.queue_bytes = 0
         self.dropped = 0          # frames dropped because the queue was full
         self.reader = None        # FrameReader, made on first feed()
+        self.created = 0          # table slots accounted to this peer (topics not ours)
         self.msg_count = 0        # messages received this heartbeat
         # gossipsub per-heartbeat counters and IDONTWANT set
         self.ihave_count = 0
@@ -161,6 +167,7 @@ class Router:
         self.peer_by_bytes = {}  # id bytes -> peer id, for `from` and PX lookups
         self.topics = {}        # topic -> set(peer ids subscribed)
         self.my_topics = set()
+        self._creator = {}      # topic not ours -> the peer accounted for its table slot
         self.seen = SeenCache(config.seen_ttl_ms, config.max_seen)
         self.validators = {}    # topic -> fn(topic, msg, from_peer) -> ACCEPT/REJECT/IGNORE/PENDING
         self.pending = {}       # mid -> [msg, enc, src, topic, deadline_ms]
@@ -219,11 +226,7 @@ class Router:
             return
         self.peer_by_bytes.pop(peer.bytes, None)
         for t in peer.topics:
-            s = self.topics.get(t)
-            if s is not None:
-                s.discard(peer_id)
-                if not s:
-                    del self.topics[t]
+            self._drop_member(peer, t)
         self._on_remove_peer(peer)
 
     def _on_add_peer(self, peer):
@@ -292,6 +295,9 @@ class Router:
         if len(topic) > R.MAX_TOPIC_LEN:
             raise UsageError("topic name too long")
         self.my_topics.add(topic)
+        owner = self._creator.pop(topic, None)  # ours now: its slot no longer counts for a peer
+        if owner is not None and owner in self.peers:
+            self.peers[owner].created -= 1
         self._announce(topic, True)
         self._join(topic)
 
@@ -299,6 +305,9 @@ class Router:
         if topic not in self.my_topics:
             return
         self.my_topics.discard(topic)
+        members = self.topics.get(topic)
+        if members:
+            self._account(topic, members)
         self._announce(topic, False)
         self._leave(topic)
 
@@ -323,15 +332,26 @@ class Router:
 
     # --- input ---------------------------------------------------------------------------
     def feed(self, peer_id, data, now_ms):
-        """Bytes from the peer's inbound stream; complete RPCs are processed, events returned."""
+        """Bytes from the peer's inbound stream; complete RPCs are processed, events returned.
+
+        Raises DecodeError/LimitError (scope stream) at the first bad RPC; the events of the RPCs
+        before it are on the exception as .events and must be handled like a normal return."""
         peer = self.peers.get(peer_id)
         if peer is None:
             raise UsageError("feed for unknown peer")
         if peer.reader is None:
             peer.reader = R.FrameReader(self.config.max_rpc_size)
         events = []
-        for body in peer.reader.feed(data):
-            events += self.receive_rpc(peer_id, body, now_ms)
+        try:
+            for body in peer.reader.feed(data):
+                events += self.receive_rpc(peer_id, body, now_ms)
+        except ProtocolError as e:
+            # A bad RPC behind good ones in the same read: what was accepted before it is already
+            # marked seen and queued for forwarding, so it must reach the application too (else
+            # the author's honest copy would be dropped as a duplicate). The driver delivers
+            # e.events, then closes the stream.
+            e.events = events + self._take_events()
+            raise
         return events
 
     def receive_rpc(self, peer_id, body, now_ms):
@@ -342,13 +362,15 @@ class Router:
         peer = self.peers.get(peer_id)
         if peer is None:
             raise UsageError("RPC from unknown peer")
-        msg = R.decode_rpc(body, self.config.max_rpc_size)
+        if not self._accept_from(peer):
+            # checked before decoding: a graylisted peer's dense RPCs cost us nothing (go drops
+            # the whole RPC of a graylisted peer too)
+            self._count("graylisted_rpcs")
+            return self._take_events()
+        msg = R.decode_rpc(body, self.config.max_rpc_size, self.config.max_rpc_fields)
         subs = msg.get("subscriptions")
         if subs:
             self._handle_subscriptions(peer, subs)
-        if not self._accept_from(peer):
-            self._count("graylisted_rpcs")
-            return self._take_events()
         pubs = msg.get("publish")
         if pubs:
             self._handle_messages(peer, pubs, now_ms)
@@ -378,11 +400,14 @@ class Router:
                     continue
                 members = self.topics.get(topic)
                 if members is None:
-                    if len(self.topics) >= c.max_topics_total:
+                    if topic not in self.my_topics and not self._room_for_topic(peer):
                         self._count("subscriptions_over_cap")
                         continue
                     members = set()
                     self.topics[topic] = members
+                    if topic not in self.my_topics:
+                        self._creator[topic] = peer.id
+                        peer.created += 1
                 members.add(peer.id)
                 peer.topics.add(topic)
                 self._emit(("subscribed", peer.id, topic))
@@ -390,16 +415,61 @@ class Router:
                 if topic not in peer.topics:
                     continue
                 peer.topics.discard(topic)
-                members = self.topics.get(topic)
-                if members is not None:
-                    members.discard(peer.id)
-                    if not members:
-                        del self.topics[topic]
+                self._drop_member(peer, topic)
                 self._on_peer_unsubscribed(peer, topic)
                 self._emit(("unsubscribed", peer.id, topic))
 
     def _on_peer_unsubscribed(self, peer, topic):
         pass
+
+    def _drop_member(self, peer, topic):
+        members = self.topics.get(topic)
+        if members is None:
+            return
+        members.discard(peer.id)
+        if not members:
+            del self.topics[topic]
+            if self._creator.pop(topic, None) is not None:
+                peer.created -= 1
+        elif self._creator.get(topic) == peer.id:
+            peer.created -= 1
+            self._account(topic, members)
+
+    def _account(self, topic, members):
+        # the slot passes to a remaining member (any: each is as much its reason to exist)
+        for pid in members:
+            q = self.peers.get(pid)
+            if q is not None:
+                self._creator[topic] = pid
+                q.created += 1
+                return
+
+    def _room_for_topic(self, peer):
+        """May peer bring one more topic into the table? (See MAX_TOPICS_TOTAL.)"""
+        total = self.config.max_topics_total
+        share = total // (len(self.peers) or 1)
+        if peer.created >= share:
+            return False
+        if len(self._creator) < total:
+            return True
+        # full: take a slot from the peer most over its share, a topic only it subscribes to
+        big = None
+        for q in self.peers.values():
+            if q.created > share and (big is None or q.created > big.created):
+                big = q
+        if big is None:
+            return False
+        for t in big.topics:
+            if self._creator.get(t) == big.id and len(self.topics.get(t, ())) == 1:
+                big.topics.discard(t)
+                del self.topics[t]
+                del self._creator[t]
+                big.created -= 1
+                self._count("topics_reclaimed")
+                self._on_peer_unsubscribed(big, t)
+                self._emit(("unsubscribed", big.id, t))
+                return True
+        return False
 
     def _handle_messages(self, peer, msgs, now_ms):
         c = self.config
@@ -439,6 +509,7 @@ class Router:
             # an offence (penalising it got js peers pruned from our mesh within a minute).
             self._count("duplicates")
             peer.dups_recv += 1
+            self.seen.note_duplicate(mid, peer.id)
             self._on_duplicate(peer, mid, topic, now_ms)
             return
         if self.signing and msg["from"] == self.local_bytes:
@@ -455,7 +526,7 @@ class Router:
             except AuthError:
                 self._reject(peer, None, topic, "bad signature")
                 return
-        self.seen.add(mid, now_ms)
+        self.seen.add(mid, now_ms, peer.id)
         self._on_validating(peer, mid, topic, now_ms)
         msg["id"] = mid
         fn = self.validators.get(topic)
