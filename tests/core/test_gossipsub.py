@@ -633,3 +633,45 @@ def test_oversubscribed_mesh_pruned_keeping_outbound():
     assert sum(1 for p in m if a.peers[p].outbound) >= a.config.Dout
     pruned = [p for p, f in a.outgoing() if R.decode_rpc(body_of(f)).get("control", {}).get("prune")]
     assert len(pruned) >= 10
+
+
+def test_new_subscriber_joins_mesh_before_first_heartbeat():
+    # The e2e loss: a gateway (1) is subscribed with an empty mesh, a subscriber (2) connects and
+    # subscribes, a device (0) connects and publishes before the gateway's next heartbeat. The
+    # gateway forwards to its mesh only, and the heartbeat that then grafts the subscriber sends
+    # IHAVE to non-mesh peers only: without the graft at subscription time, the message never
+    # reaches the subscriber, however long we wait.
+    net = Net(3, seed=29)
+    dev, gw, sub = net.routers
+    gw.subscribe(T)
+    sub.subscribe(T)
+    net.pump()
+    net.connect(2, 1)
+    net.pump()  # subscriptions exchanged, no time passed: no heartbeat yet
+    net.connect(0, 1)
+    net.pump()
+    assert net.ids[1] in dev.topic_peers(T)
+    mid = net.publish(0, T, b"first-reading-01")
+    assert [e[2]["id"] for e in net.received(1)] == [mid]
+    assert [e[2]["id"] for e in net.received(2)] == [mid], "forwarded to an empty mesh"
+    net.advance(5000)
+    assert [e[2]["id"] for e in net.received(2)] == [mid]  # exactly once
+    assert gw.stats.get("subscribe_grafts") == 1
+    assert net.ids[2] in gw.mesh_peers(T) and net.ids[1] in sub.mesh_peers(T)
+
+
+def test_subscriber_backing_off_is_not_grafted_at_subscription():
+    net = Net(2, seed=31)
+    gw, sub = net.routers
+    gw.subscribe(T)
+    sub.subscribe(T)
+    net.connect(1, 0)
+    net.pump()
+    assert net.ids[1] in gw.mesh_peers(T)
+    sub.unsubscribe(T)   # PRUNE with the unsubscribe backoff
+    net.pump()
+    assert net.ids[1] not in gw.mesh_peers(T)
+    sub.subscribe(T)
+    net.pump()
+    assert net.ids[1] not in gw.mesh_peers(T) and gw.stats.get("subscribe_grafts") == 1
+    assert sub.stats.get("graft_during_backoff", 0) == 0

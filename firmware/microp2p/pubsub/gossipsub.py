@@ -180,6 +180,26 @@ class GossipSub(Router):
         if self.score is not None:
             self.score.remove_peer(p, self.now)
 
+    def _on_peer_subscribed(self, peer, topic):
+        # The first subscriber to a topic whose mesh is empty joins the mesh now, not at the next
+        # heartbeat. Otherwise a message arriving in between is forwarded to nobody (forwarding
+        # goes to the mesh only) and never gossiped to that peer either (the heartbeat that
+        # grafts it excludes mesh peers from its IHAVE): a gateway whose only subscriber had just
+        # connected lost a device's first readings that way. rust-libp2p grafts on subscription
+        # up to Dlo; with only an empty mesh filled here, a subscription storm (everyone hears the
+        # same peers first) does not crowd a few peers' meshes: the heartbeat picks the rest.
+        mesh = self.mesh.get(topic)
+        if mesh is None or mesh:
+            return
+        p = peer.id
+        if not R.supports_mesh(peer.proto) or self.peer_score(p) < 0 or \
+                self._backing_off(self.backoff.get(topic), p, self.now):
+            return
+        mesh.add(p)
+        self._graft_local(p, topic)
+        self._count("subscribe_grafts")
+        self._send_rpc(peer, {"control": {"graft": [{"topicID": topic}]}}, True)
+
     def _on_peer_unsubscribed(self, peer, topic):
         m = self.mesh.get(topic)
         if m is not None and peer.id in m:

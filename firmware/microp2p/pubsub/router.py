@@ -411,6 +411,7 @@ class Router:
                 members.add(peer.id)
                 peer.topics.add(topic)
                 self._emit(("subscribed", peer.id, topic))
+                self._on_peer_subscribed(peer, topic)
             else:
                 if topic not in peer.topics:
                     continue
@@ -418,6 +419,9 @@ class Router:
                 self._drop_member(peer, topic)
                 self._on_peer_unsubscribed(peer, topic)
                 self._emit(("unsubscribed", peer.id, topic))
+
+    def _on_peer_subscribed(self, peer, topic):
+        pass
 
     def _on_peer_unsubscribed(self, peer, topic):
         pass
