@@ -87,6 +87,7 @@ class Proc:
         self._waiters = []
         self._reader = None
         self.exit_code = None
+        self._events_log = None
 
     async def start(self):
         self.exit_code = None
@@ -98,6 +99,9 @@ class Proc:
             env=full, cwd=self.cwd, start_new_session=True, limit=1 << 20)
         if self.stderr_path:
             err.close()
+        if self.stderr_path and os.environ.get("MICROP2P_KEEP_FLEET_DIR") and self._events_log is None:
+            # a kept fleet dir also holds each process's event lines (wall time first)
+            self._events_log = open(self.stderr_path.replace(".stderr.log", "") + ".events.log", "ab")
         self._reader = asyncio.ensure_future(self._read())
 
     @property
@@ -112,6 +116,9 @@ class Proc:
                 continue
             if not line:
                 break
+            if self._events_log is not None:
+                self._events_log.write(b"%.3f " % time.time() + line)
+                self._events_log.flush()
             try:
                 ev = json.loads(line)
             except ValueError:
@@ -128,6 +135,9 @@ class Proc:
                 if not fut.done() and pred(ev):
                     fut.set_result(ev)
                     self._waiters.remove(w)
+        if self._events_log is not None:
+            self._events_log.close()
+            self._events_log = None
         self.exit_code = await self.proc.wait()
         for pred, fut in self._waiters:
             if not fut.done():
@@ -436,6 +446,11 @@ class Fleet:
         await self.js.wait_for("subscription-change",
                                lambda e: e.get("peer") == self.gateway_id and e.get("topic") == READINGS_TOPIC
                                and e.get("subscribe"), timeout=timeout)
+        # ... and are in each other's mesh (a GRAFT either way): the gateway forwards readings to
+        # its mesh peers only
+        await self.js.wait_for("gossip:graft",
+                               lambda e: e.get("peer") == self.gateway_id and e.get("topic") == READINGS_TOPIC,
+                               timeout=timeout)
 
     def send_command(self, cmd):
         """Publish a CBOR command from the js peer to every device."""
@@ -497,6 +512,8 @@ class Fleet:
     def cleanup(self):
         if self._own_dir and not os.environ.get("MICROP2P_KEEP_FLEET_DIR"):
             shutil.rmtree(self.dir, ignore_errors=True)
+        elif self._own_dir:
+            self.log("fleet dir kept: %s" % self.dir)
 
     # ---- reporting -----------------------------------------------------------------------------
     def gateway_stats(self):
