@@ -6,5 +6,5 @@ package("microp2p", files=(
     "conn/__init__.py", "conn/mss.py", "conn/noise.py", "conn/yamux.py", "conn/upgrade.py",
     "proto/__init__.py", "proto/identify.py", "proto/ping.py",
     "io/__init__.py", "io/node.py", "io/connection.py", "io/profile.py", "io/identify.py",
-    "io/identify_push.py", "io/ping.py", "io/tcp.py",
+    "io/identify_push.py", "io/ping.py", "io/tcp.py", "io/resources.py",
 ), base_path="../..")
