@@ -23,6 +23,7 @@ DIAL_TIMEOUT_S = 15.0
 SUBSCRIBE_TIMEOUT_S = 10.0    # until the gateway's subscription to the command topic is known
 DEFAULT_WAIT_S = 5.0          # how long acks are collected
 MAX_ACKS = 10000
+MESH_POLL_S = 0.05       # how often the gateway's place in our mesh is checked before publishing
 
 
 def add_args(p):
@@ -78,6 +79,12 @@ async def send(args, key):
             raise CliError("%s did not take the command topic %s within %.0f s" % (args.addr, args.topic, SUBSCRIBE_TIMEOUT_S))
         except (OSError, MicroP2PError) as e:
             raise CliError("cannot reach %s: %s %s" % (args.addr, type(e).__name__, e))
+        # Acks come back through the gateway's mesh for the command topic: publish once the
+        # gateway and we have grafted each other (our first heartbeat grafts it), bounded.
+        gw = PeerId.from_string(ma.value_for("p2p"))
+        deadline = asyncio.get_running_loop().time() + SUBSCRIBE_TIMEOUT_S
+        while gw not in ps.mesh_peers(args.topic) and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(MESH_POLL_S)
         ps.publish(args.topic, cbor.encode(cmd))
         # acks arrive within the window; only an addressed command has a "last ack" to wait for
         try:

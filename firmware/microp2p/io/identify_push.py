@@ -10,6 +10,7 @@ from microp2p import events as E
 async def receive(svc, st, identify_fields):
     """A peer pushed its changed identify info: merged into conn.identified, an event emitted."""
     info = await asyncio.wait_for(svc.read_info(st, True), svc.node.profile.identify_timeout_ms / 1000)
+    await st.close()  # our side too: the stream (and its resource slot) is done both ways
     old = st.conn.identified or {}
     for k in info:
         if info[k] is not None:
