@@ -182,14 +182,18 @@ def test_hostile_reservation_flood_one_ip():
     """Twelve identities from 127.0.0.1 reserve at once: 8 (the per-IP cap) get a slot, the rest
     RESERVATION_REFUSED; the relay keeps serving the ones it holds."""
     with start_peer("microp2p", args=["--relay-hop"]) as r:
-        async def one(i):
-            n = nodemod.Node(Ed25519PrivateKey.generate())
-            conn = await n.dial(r.addr)
+        async def reserve(n, conn):
             msg = await _raw_hop(n, conn, codec.encode_hop({"type": codec.RESERVE}))
             return n, msg["status"]
 
         async def main():
-            got = await asyncio.gather(*[one(i) for i in range(12)])
+            # connect one after the other (the node's own per-IP pending-handshake limit, 4, would
+            # refuse a concurrent burst before the hop's cap is reached), then reserve all at once
+            peers = []
+            for i in range(12):
+                n = nodemod.Node(Ed25519PrivateKey.generate())
+                peers.append((n, await n.dial(r.addr)))
+            got = await asyncio.gather(*[reserve(n, c) for n, c in peers])
             statuses = sorted(s for _, s in got)
             assert statuses.count(codec.OK) == 8, statuses
             assert statuses.count(codec.RESERVATION_REFUSED) == 4, statuses
