@@ -50,7 +50,7 @@ class Limits:
         # bounded apart: writers wait past Profile.write_buffer_cap, replies by yamux's backlog)
         self.max_memory = 64 << 20
         self.max_memory_per_peer = 16 << 20
-        self.max_memory_per_conn = 8 << 20
+        self.max_memory_per_conn = 4 << 20   # as the old unconsumed_cap: a MicroPython peer holds it too
         self.max_memory_per_stream = 1 << 20
         self.min_read_budget = 64 * 1024  # a connection may always hold this much unread
         # trimming
