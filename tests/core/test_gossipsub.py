@@ -73,10 +73,14 @@ def test_ihave_iwant_repairs_dropped_messages():
     net.drop = lambda s, d, f: d == victim and is_message_frame(f)
     net.publish(0, T, b"lost-on-push-000")
     assert net.received(victim) == []
-    # From now on only pushes are lost: the copy must come back through IHAVE -> IWANT.
+    # From now on only pushes are lost: a message frame reaches the victim only from a peer it
+    # asked with IWANT, so the copy must come back through IHAVE -> IWANT. (Routers forward on
+    # their next tick too, so without this a late push could stand in for the repair.)
     sent_iwant = []
 
     def drop(s, d, f):
+        if d == victim and is_message_frame(f):
+            return s not in sent_iwant
         b = R.decode_rpc(body_of(f))
         if s == victim and "iwant" in b.get("control", {}):
             sent_iwant.append(d)
