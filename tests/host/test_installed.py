@@ -27,6 +27,17 @@ def test_pip_installed_package_builds_and_provisions_from_anywhere():
                            cwd=work, env=env, stdout=subprocess.PIPE, text=True, timeout=60)
         root, parts_dir, mod = r.stdout.split()
         assert root == "None" and parts_dir.startswith(target) and mod.startswith(target)
+        # every package of the source tree is installed (a sub-package missing from pyproject's
+        # list imports from a clone and fails only once installed)
+        for src, name in (("firmware/microp2p", "microp2p"), ("host/microp2p_host", "microp2p_host")):
+            for d, _, files in os.walk(os.path.join(ROOT, src)):
+                if "__init__.py" in files and "__pycache__" not in d:
+                    rel = os.path.relpath(d, os.path.join(ROOT, src))
+                    inst = os.path.normpath(os.path.join(target, name, rel))
+                    assert os.path.isfile(os.path.join(inst, "__init__.py")), "not installed: " + d
+        r = subprocess.run([sys.executable, "-c", "import microp2p.proto.kad.lookup, microp2p.io.kad, microp2p.proto.relay.hop"],
+                           cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
+        assert r.returncode == 0, r.stdout
         r = cli("--version")
         assert r.returncode == 0 and r.stdout.startswith("microp2p ")
         r = cli("build", "--board", "esp32", "--out", os.path.join(work, "b"))
