@@ -15,7 +15,8 @@ with its word size, measured in this run (targets are figures here, never test a
      HEAP_STEP granularity, short runs: a figure for this duration, not the 10-minute soak);
   5. bytes allocated per signed publish and per Noise XX handshake side, 64-bit unix port, GC
      disabled (bench/device_mp.py), and their time;
-  6. a projection of those times to ESP32 (240 MHz) and RP2040 (133 MHz) with a stated ratio.
+  6. a projection of those times to ESP32 (240 MHz) and RP2040 (133 MHz) with a ratio measured in
+     this run on a reference workload (see REF_ESP32_MS).
 
   .venv/bin/python bench/device.py [--quick]        (--quick: skips 3 and 4)
 Env: DEVICE_BENCH_RUN_S (default 20), DEVICE_BENCH_HEAP_MIN/MAX (KiB, default 96/512).
@@ -51,13 +52,14 @@ HEAP_MIN = int(os.environ.get("DEVICE_BENCH_HEAP_MIN", "96"))
 HEAP_MAX = int(os.environ.get("DEVICE_BENCH_HEAP_MAX", "512"))
 HEAP_STEP = 8  # KiB
 RATE_MS = 200  # 5 readings/s
-# Projection: MicroPython on an ESP32 (Xtensa LX6, 240 MHz) runs the same bytecode about 100x
-# slower than this kind of x86-64 host (range 75-150x; /work/shared/notes/micropython-feasibility.md
-# section 3: instruction counts x CPI k=1.5-3 on the i686 build, x86-64 ~1.3x faster than i686),
-# and an RP2040 at 133 MHz about 1.8x slower than the ESP32 (equal cycles per unit of work,
-# scruss.com's multi-board MicroPython benchmark, scaled by clock).
-ESP32_RATIO = 100.0
-ESP32_RATIO_RANGE = (75.0, 150.0)
+# Projection: the ratio ESP32/host is measured in this run on a reference workload (bench/device_mp.py
+# ref_x25519: an RFC 7748 big-int ladder with % P per product). Its ESP32 time (240 MHz) is the
+# estimate of /work/shared/notes/micropython-feasibility.md section 3 for that workload: 70.3 M
+# x86-32 instructions x k (Xtensa instructions x CPI per x86 instruction, 1.5-3, central 2) /
+# 240 MHz = 0.59 s (0.44-0.88 s). An RP2040 at 133 MHz is about 1.8x slower than the ESP32 (equal
+# cycles per unit of work, scruss.com's multi-board MicroPython benchmark, scaled by clock).
+REF_ESP32_MS = 586.0
+REF_ESP32_MS_RANGE = (439.0, 879.0)
 RP2040_VS_ESP32 = 240.0 / 133.0
 
 
@@ -233,11 +235,15 @@ def main(argv):
     hs_ms = a["ms_per_handshake_both_sides"] / 2
     print("times on this host (MicroPython unix x64, 32 MiB heap, crypto %s, best of 3 batches): signed publish %.2f ms, "
           "handshake side %.1f ms (half of both sides in one process)" % (a["crypto"], pub, hs_ms))
-    lo, hi = ESP32_RATIO_RANGE
-    print("projection, ratio ESP32/host = %.0fx (range %.0f-%.0fx), RP2040@133MHz/ESP32 = %.2fx (stated, "
-          "not measured here):" % (ESP32_RATIO, lo, hi, RP2040_VS_ESP32))
+    ref = a["ms_reference_x25519_bigint"]
+    ratio = REF_ESP32_MS / ref
+    lo, hi = REF_ESP32_MS_RANGE[0] / ref, REF_ESP32_MS_RANGE[1] / ref
+    print("projection: reference workload (big-int X25519 ladder, RFC 7748 checked) %.2f ms here; its ESP32 "
+          "estimate %.0f ms (%.0f-%.0f) gives ratio ESP32/host = %.0fx (range %.0f-%.0fx), measured in this run; "
+          "RP2040@133MHz/ESP32 = %.2fx (stated):" % (ref, REF_ESP32_MS, REF_ESP32_MS_RANGE[0], REF_ESP32_MS_RANGE[1],
+                                                      ratio, lo, hi, RP2040_VS_ESP32))
     for name, ms in (("signed publish", pub), ("handshake side", hs_ms)):
-        e = ms * ESP32_RATIO
+        e = ms * ratio
         print("  %-16s ESP32 %.2f s (%.2f-%.2f s)   RP2040 %.2f s" % (
             name, e / 1000, ms * lo / 1000, ms * hi / 1000, e * RP2040_VS_ESP32 / 1000))
     return 0
