@@ -64,6 +64,7 @@ REPLAY_PAUSE_MS = 50      # between batches, so the writer drains the device's s
 REPLAY_COVER_MS = 12000   # keep enough own messages to cover this long an undetected link loss
 REPLAY_MIN = 8            # ... at least this many
 REPLAY_MAX = 32           # ... but never more than this many
+HOP = "/libp2p/circuit/relay/0.2.0/hop"
 
 
 def _sleep_ms(ms):
@@ -138,6 +139,7 @@ class SensorApp:
         self.heap_peak = 0
         self.conn = None
         self.pubsub = None
+        self.relay = None           # io.relay.RelayClient, made by sensor_node.reach on first use
         self._closed_ev = asyncio.Event()
         self._wake = asyncio.Event()       # the sampler: the interval changed / a ping came
         self._ready_ev = asyncio.Event()   # the flusher: a subscription arrived / link came up
@@ -177,6 +179,7 @@ class SensorApp:
         self.node.handle("/libp2p/circuit/relay/0.2.0/stop", self._reach)
         self.node.handle("/microp2p/sensor/1.0.0", self._reach)
         self.node.on_connection(self._on_connection)
+        self.node.identify.on_identify(self._on_identify)
         self.emit(E.STARTED, {"peerId": self.peer_id, "link": self.cfg["link"], "topic": self.topic,
                               "runtime": sys.implementation.name, "interval_ms": self.interval_ms})
         tasks = [asyncio.create_task(self._link_loop()), asyncio.create_task(self._sample_loop()),
@@ -191,6 +194,8 @@ class SensorApp:
             for t in tasks:
                 t.cancel()
             self.emit_stats()
+            if self.relay is not None:
+                self.relay.stop()
             self.pubsub.close()
             await self.node.stop()
             self.emit(E.STOPPED, {})
@@ -384,6 +389,16 @@ class SensorApp:
     async def _reach(self, st):
         from sensor_node import reach
         await reach.serve(self, st)
+
+    def _on_identify(self, conn, info):
+        # A gateway serving circuit relay v2 (hop listed in its identify): hold a reservation over
+        # our link to it, so our circuit address is in our identify and peer record.
+        if self.gateway_peer is None or conn.remote_peer != self.gateway_peer:
+            return
+        hop = HOP in (info.get("protocols") or ())
+        if hop or self.relay is not None:
+            from sensor_node import reach
+            reach.gateway_relay(self, hop)
 
     def _sample_heap(self):
         try:

@@ -1,6 +1,11 @@
-# The device reached from the network through its gateway (loaded on first use by app._reach):
+# The device reached from the network through its gateway (loaded on first use by app._reach, or
+# when the gateway's identify lists the relay hop protocol):
 #   /libp2p/circuit/relay/0.2.0/stop   a relayed connection, accepted only from the gateway
 #   /microp2p/sensor/1.0.0             the latest signed reading (as published) and the status
+#   a reservation on the gateway's relay, held over our link (TCP or serial; never a dial of its
+#   own): the gateway answers with its public addresses, and <addr>/p2p/GW/p2p-circuit/p2p/US
+#   goes into our identify listenAddrs and signed peer record while it holds (refreshed before
+#   it expires, taken again after a reconnect; relay:reservation on stdout each time)
 import gc
 from microp2p.clock import ticks_ms, ticks_diff
 from microp2p.proto import sensor
@@ -10,12 +15,27 @@ async def serve(app, st):
     if st.protocol == sensor.PROTOCOL:
         await sensor.serve(st, lambda: status(app), lambda: latest_signed(app))
         return
-    rc = getattr(app, "relay", None)
+    await client(app).handle_stop(st)
+
+
+def client(app):
+    rc = app.relay
     if rc is None:
         from microp2p.io import relay
-        rc = relay.RelayClient(app.node, stop_from=set([app.gateway_peer]) if app.gateway_peer else None)
+        rc = relay.RelayClient(app.node, on_event=app.emit,
+                               stop_from=set([app.gateway_peer]) if app.gateway_peer else None)
         app.relay = rc
-    await rc.handle_stop(st)
+    return rc
+
+
+def gateway_relay(app, hop):
+    """After each identify of the gateway: hold a slot on it while it serves hop, else let go."""
+    rc = client(app)
+    gw = app.gateway_peer
+    if hop:
+        rc.reserve("/p2p/" + str(gw), dial=False)
+    elif gw in rc.reservations:
+        rc.release(gw)
 
 
 def latest_signed(app):

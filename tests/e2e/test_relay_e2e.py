@@ -3,6 +3,9 @@
 # peer that knows only the gateway dials each device at <gw>/p2p/GW/p2p-circuit/p2p/DEV and pings
 # it (the device's RTT), then `microp2p sensor read` fetches its latest reading over
 # /microp2p/sensor/1.0.0 through the relay and checks the device's signature.
+# Each device learns its circuit address from its gateway (the hop is in the gateway's identify,
+# so the device RESERVEs over its TCP or serial link; the gateway answers with its public TCP
+# address, never the serial one) and lists it in identify: the js peer sees it there.
 import asyncio
 import json
 import subprocess
@@ -39,6 +42,9 @@ def _js_and_cli_through_relay(fleet, circuits):
                 d.name, time.monotonic() - t0, ev["rtt"]))
             op = js.wait_for("connection:open", lambda e, d=d: e["peer"] == d.peer_id, timeout=10)
             assert op["relayed"] and not op["limited"], op    # allow-listed: no limit
+            idf = js.wait_for("identify", lambda e, d=d: e["peer"] == d.peer_id, timeout=30)
+            assert idf["listenAddrs"] == [addr], idf          # its circuit address, nothing private
+            _log("%s: js identified it through the relay: listenAddrs %s" % (d.name, idf["listenAddrs"]))
             t0 = time.monotonic()
             r = subprocess.run(CLI + ["sensor", "read", addr, "--timeout", "60"], capture_output=True,
                                text=True, timeout=90, cwd=str(ROOT))
@@ -86,6 +92,11 @@ def test_js_reaches_tcp_and_serial_devices_through_gateway_relay():
             ev = await gw.wait_for("device:connected", lambda e, d=d: e.get("peer") == d.peer_id, timeout=30)
             assert ev["circuitAddrs"] == ["%s/p2p-circuit/p2p/%s" % (fleet.gateway_addr, d.peer_id)], ev
             circuits[d.name] = ev["circuitAddrs"][0]
+            # the device reserved over its link and took the gateway's public address
+            res = await d.wait_for("relay:reservation", timeout=60)
+            assert res["relay"] == fleet.gateway_id and res["addrs"] == [circuits[d.name]] and res["limit"] is None, res
+            ok = await gw.wait_for("relay:reserve", lambda e, d=d: e["peer"] == d.peer_id, timeout=10)
+            assert ok["status"] == "OK", ok
             await d.wait_for("published", timeout=30)   # it has a signed reading to give
         await asyncio.get_event_loop().run_in_executor(None, _js_and_cli_through_relay, fleet, circuits)
         status, denied = await asyncio.get_event_loop().run_in_executor(None, _stranger_reserve, fleet.gateway_addr)

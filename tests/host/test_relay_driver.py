@@ -210,3 +210,62 @@ def test_reservation_refreshed_before_expiry_and_lost_with_connection():
         for n in (a, b):
             await n.stop()
     run(main())
+
+
+def test_link_only_reservation_follows_the_link():
+    # A device's way (sensor_node.reach): reserve over the link it already has to its gateway,
+    # never dialling the relay itself; the circuit address goes into identify and the signed peer
+    # record while the link lives, out when it drops, back after the device reconnects.
+    async def main():
+        from microp2p.identity import envelope
+        r = nodemod.Node(_key(1))
+        raddr = await r.listen("/ip4/127.0.0.1/tcp/0")
+        rma = "%s/p2p/%s" % (raddr, r.peer_id)
+        a = nodemod.Node(_key(2))
+        b = nodemod.Node(_key(3))
+        cfg = hopmod.HopConfig()
+        cfg.reserve_allow = set([a.peer_id])
+        rh = relay.RelayHop(r, cfg)
+        rh.add_device(a.peer_id)        # a gateway's allow-listed device: a slot without limit
+        events = []
+        ac = relay.RelayClient(a, on_event=lambda n, f: events.append((n, f)))
+        bc = relay.RelayClient(b)
+        seq0 = envelope.open_peer_record(a.identify.signed_record()).seq
+        circuit = "%s/p2p-circuit/p2p/%s" % (rma, a.peer_id)
+
+        def reservations():
+            return [f for n, f in events if n == "relay:reservation"]
+
+        def advertised():
+            return [str(x) for x in a.advertised_addrs()]
+
+        ac.reserve("/p2p/%s" % r.peer_id, dial=False)
+        await asyncio.sleep(0.3)
+        assert not a.connections and not reservations()     # no link yet: waits, never dials
+        link = await a.dial(rma)
+        assert await _until(lambda: len(reservations()) == 1)
+        ev = reservations()[0]
+        assert ev["addrs"] == [circuit] and ev["limit"] is None and not ev["renewed"], ev
+        assert circuit in advertised()
+        conn = await bc.dial(circuit)
+        assert await _until(lambda: conn.identified is not None)
+        info = conn.identified
+        assert circuit in [str(x) for x in info["listen_addrs"]], info["listen_addrs"]
+        rec = info["signed_record"]
+        assert circuit in [str(x) for x in rec.addrs] and rec.seq > seq0, rec.addrs
+        # the link drops: the address is withdrawn and the client does not dial on its own
+        link.close()
+        assert await _until(lambda: circuit not in advertised())
+        await asyncio.sleep(1.5)
+        assert a.connection_to(r.peer_id) is None and len(reservations()) == 1
+        # the device reconnects: reserved again on the new link
+        await a.dial(rma)
+        assert await _until(lambda: len(reservations()) == 2)
+        assert circuit in advertised() and not reservations()[1]["renewed"]
+        ac.release(r.peer_id)
+        assert circuit not in advertised() and not ac.reservations
+        ac.stop()
+        bc.stop()
+        for n in (a, b, r):
+            await n.stop()
+    run(main())

@@ -39,7 +39,7 @@ class IdentifyService:
         # Peer-record sequence: peers ignore a record whose seq is not above the last one they
         # stored, so a restarted node must not start again at 1: use the wall clock (µs).
         self._record_seq = wall_us()
-        self._record_cache = None   # ((seq, addrs), signed peer record envelope)
+        self._record_cache = None   # (addrs, signed peer record envelope)
         self._listeners = []        # fn(conn, info) after every identify answer or push
         node.handle(IDENTIFY, self._handle)
         node.handle(IDENTIFY_PUSH, self._handle_push)
@@ -65,9 +65,14 @@ class IdentifyService:
         """Our signed peer record (an envelope), sealed again only when its content changes: an
         Ed25519 signature per identify costs ~5 ms on MicroPython (x86), far more on an MCU."""
         addrs = self.node.advertised_addrs()
-        key = (self._record_seq, tuple(a.to_bytes() for a in addrs))
+        key = tuple(a.to_bytes() for a in addrs)
         cached = self._record_cache
         if cached is None or cached[0] != key:
+            if cached is not None:
+                # New addresses (a relay reservation came or went), a higher seq: peers keep a
+                # record only when its seq is above the one they hold.
+                seq = wall_us()
+                self._record_seq = seq if seq > self._record_seq else self._record_seq + 1
             from microp2p.identity import envelope  # loaded with the first identify answered
             cached = (key, envelope.seal_peer_record(self.node.key, self._record_seq, addrs))
             self._record_cache = cached

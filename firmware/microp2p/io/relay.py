@@ -2,8 +2,10 @@
 # microp2p.proto.relay. Portable (CPython and MicroPython).
 #
 #   RelayClient(node): answers STOP (a relayed connection arrives: upgraded as the responder over
-#     the stop stream), reserve(relay_maddr) holds and refreshes a slot, dial(circuit_maddr) opens
-#     a relayed connection (CONNECT, then the upgrade as the initiator over the hop stream).
+#     the stop stream), reserve(relay_maddr) holds and refreshes a slot (dialling the relay, or with
+#     dial=False only over a connection made by someone else: a device's link to its gateway),
+#     dial(circuit_maddr) opens a relayed connection (CONNECT, then the upgrade as the initiator
+#     over the hop stream).
 #   RelayHop(node): serves /libp2p/circuit/relay/0.2.0/hop: reservations with vouchers, circuits
 #     admitted by the hop machine's policy, two streams spliced with backpressure (one chunk in
 #     flight per direction), cut when a limit is exceeded or when the far end stops reading.
@@ -11,7 +13,7 @@
 # A relayed connection is a full connection (Noise + yamux inside the relayed yamux stream); its
 # remote_addr contains /p2p-circuit, which is how it is told apart (is_relayed).
 from microp2p import events as E
-from microp2p.proto.relay import codec, client, hop as hopmod
+from microp2p.proto.relay import codec, client   # hop: loaded by RelayHop (not on a device)
 from microp2p.aio import asyncio, TimeoutError, TaskGroup, print_exc
 from microp2p.clock import wall_ms, ticks_ms, ticks_diff, now_ms
 from microp2p.codec.multiaddr import Multiaddr
@@ -130,6 +132,7 @@ class RelayClient:
         self.reservations = {}          # relay PeerId -> client.Reservation
         self._lost = {}                 # relay PeerId -> asyncio.Event (its connection closed)
         self._conns = {}                # relay PeerId -> the Connection the slot is held on
+        self._link_up = {}              # relay PeerId -> asyncio.Event (dial=False: a connection came)
         self.tasks = TaskGroup(self._task_error)
         self.relayed_in = 0
         self.relayed_out = 0
@@ -150,6 +153,9 @@ class RelayClient:
 
     def _on_connection(self, conn, opened):
         if opened:
+            ev = self._link_up.get(conn.remote_peer)
+            if ev is not None and not is_relayed(conn):
+                ev.set()
             return
         for rid in self._conns:
             if self._conns[rid] is conn:
@@ -214,9 +220,13 @@ class RelayClient:
         return out
 
     # ---- reservations ----------------------------------------------------------------------------
-    def reserve(self, relay_maddr):
+    def reserve(self, relay_maddr, dial=True):
         """Start holding a slot on the relay named by `relay_maddr` (with or without the trailing
-        /p2p-circuit); emits relay:reservation on every reservation and renewal."""
+        /p2p-circuit); emits relay:reservation on every reservation and renewal.
+
+        dial=False: never dial the relay; the slot is held over a direct connection made by
+        someone else (a device's TCP or serial link to its gateway) and taken again on the next
+        one after a loss. `relay_maddr` may then be just /p2p/RELAY_ID."""
         if isinstance(relay_maddr, str):
             relay_maddr = Multiaddr.from_string(relay_maddr)
         if "p2p-circuit" in relay_maddr.protocols():
@@ -231,8 +241,35 @@ class RelayClient:
             raise UsageError("already holding %d reservations" % MAX_RESERVATIONS)
         r = client.Reservation(self.node.peer_id, rid, relay_addr)
         self.reservations[rid] = r
-        self.tasks.spawn(self._keep(r, relay_addr))
+        self.tasks.spawn(self._keep(r, relay_addr if dial else None))
         return r
+
+    def release(self, relay_peer):
+        """Stop holding the slot on that relay (PeerId); its circuit addresses leave identify."""
+        r = self.reservations.pop(relay_peer, None)
+        if r is None:
+            return
+        r.lost()
+        for evs in (self._lost, self._link_up):
+            ev = evs.get(relay_peer)
+            if ev is not None:
+                ev.set()
+        self._advertise()
+
+    async def _link(self, r):
+        """The open direct connection to r's relay, waiting for one (never dialled here); None
+        once r is no longer held."""
+        rid = r.relay_peer
+        while self.reservations.get(rid) is r:
+            conn = self.node.connection_to(rid)
+            if conn is not None and not is_relayed(conn):
+                return conn
+            ev = asyncio.Event()
+            self._link_up[rid] = ev
+            await ev.wait()
+            if self._link_up.get(rid) is ev:
+                del self._link_up[rid]
+        return None
 
     async def _reserve_once(self, r, conn):
         st = await self.node.new_stream(conn, [codec.HOP])
@@ -251,19 +288,26 @@ class RelayClient:
         return evs
 
     async def _keep(self, r, relay_addr):
+        """Hold r: reserve, refresh before expiry, again after a loss. relay_addr None: only
+        over a connection someone else made (no dial; after a loss, wait for the next one)."""
         rid = r.relay_peer
         backoff = RETRY_MIN_MS
-        while rid in self.reservations:
+        while self.reservations.get(rid) is r:
             lost = asyncio.Event()
             self._lost[rid] = lost
             try:
-                conn = await self._relay_conn(relay_addr, rid)
+                if relay_addr is None:
+                    conn = await self._link(r)
+                    if conn is None:
+                        break
+                else:
+                    conn = await self._relay_conn(relay_addr, rid)
                 if is_relayed(conn):
                     raise UsageError("will not reserve over a relayed connection")
                 self._conns[rid] = conn
                 if conn.closed:
                     lost.set()
-                while not lost.is_set() and rid in self.reservations:
+                while not lost.is_set() and self.reservations.get(rid) is r:
                     if r.state != client.ACTIVE or r.refresh_due(wall_s()):
                         evs = await self._reserve_once(r, conn)
                         backoff = RETRY_MIN_MS
@@ -285,11 +329,14 @@ class RelayClient:
                                                        "status": codec.status_name(e.status)})
             except Exception as e:
                 self._emit(E.RELAY_RESERVATION_ERROR, {"relay": str(rid), "error": "%s: %s" % (type(e).__name__, e)})
-            if rid not in self.reservations:
+            if self.reservations.get(rid) is not r:
                 break
             if lost.is_set():
                 r.lost()
                 self._advertise()
+                if relay_addr is None:   # reserved again as soon as the next link is up
+                    backoff = RETRY_MIN_MS
+                    continue
             await asyncio.sleep(backoff / 1000)
             backoff = min(backoff * 2, RETRY_MAX_MS)
 
@@ -323,6 +370,7 @@ class RelayHop:
         ycfg = node.profile.yamux
         if not node.profile.device and ycfg.max_window < HOP_WINDOW:
             ycfg.max_window = HOP_WINDOW   # connections made from now on
+        from microp2p.proto.relay import hop as hopmod
         self.hop = hopmod.Hop(node.key, config)
         self.on_event = on_event
         self.tasks = TaskGroup()
