@@ -360,6 +360,126 @@ def test_mqtt_broker_restart_buffer_overflow_and_last_will():
         mq.close()
 
 
+def _since(proc):
+    """A wait_for predicate: only events that arrive from now on (wait_for(past=True) with it
+    also sees the ones that arrived before the wait started)."""
+    old = {id(e) for e in proc.events}
+    return lambda e: id(e) not in old
+
+
+def _rewrite_gateway_config(fleet, allowed, **mqtt):
+    """The fleet's gateway config for a restart: the device listener on the port it had (the
+    devices dial that address again), `allowed` devices only, [mqtt] keys changed."""
+    fleet.mqtt = dict(fleet.mqtt, **mqtt)
+    fleet._write_gateway_config([(d.peer_id, d.name) for d in allowed])
+    path = fleet.dir / "gateway.toml"
+    port = fleet.device_addr.split("/tcp/")[1].split("/")[0]
+    old = '[devices]\nlisten = ["/ip4/127.0.0.1/tcp/0"]'
+    text = path.read_text()
+    assert text.count(old) == 1, text
+    path.write_text(text.replace(old, '[devices]\nlisten = ["/ip4/127.0.0.1/tcp/%s"]' % port))
+
+
+def test_mqtt_device_statuses_go_offline_by_their_wills_when_the_gateway_is_killed():
+    """Each online device's status has a last will of its own (its will session): kill -9 of the
+    gateway flips every device's retained status to offline through the broker. Then, restarted
+    with device_wills = 1, one device has a will and the two others are over the cap (counted):
+    a kill leaves those two "online" (the documented fallback). A restart that no longer allows
+    one of them sets its left-over status offline, and the others come back online."""
+    mq = Mosquitto().start()
+    fleet = Fleet(n_tcp=2, n_serial=1, interval_ms=500, stats_interval_s=0.25, log=_log,
+                  mqtt={"url": mq.url, "prefix": PREFIX})
+    status_filter = "%s/devices/+/status" % PREFIX
+
+    async def scenario():
+        sub = Sub(mq.port, [status_filter]).start()
+
+        def statuses(dev, since):
+            return [m[1] for m in sub.msgs[since:] if m[0] == "%s/devices/%s/status" % (PREFIX, dev.peer_id)]
+
+        def all_online(devs, since):
+            return lambda: all(any(x["status"] == "online" for x in statuses(d, since)) for d in devs)
+
+        async def restart(gw, devs):
+            marks = [_since(d) for d in devs]
+            mark = _since(gw)
+            n = len(sub.msgs)
+            await gw.start()
+            await gw.wait_for("mqtt:connected", mark, timeout=WAIT_S)
+            for d, m in zip(devs, marks):
+                await d.wait_for("connected", m, timeout=WAIT_S)
+            return mark, n
+        try:
+            await asyncio.wait_for(sub.subscribed.wait(), WAIT_S)
+            await fleet.start()
+            await fleet.wait_connected()
+            gw = fleet.gateway
+            devs = fleet.devices
+
+            # 1. every device online, each with its will armed on a session of its own
+            await gw.wait_for("stats", lambda e: e["mqtt"]["willSessions"] == len(devs), timeout=WAIT_S)
+            await sub.wait(all_online(devs, 0), what="every device online")
+            st = await _retained(mq.port, status_filter, len(devs))
+            assert all(m[1]["status"] == "online" and m[2] for m in st.values()), st
+            n = len(sub.msgs)
+            await gw.stop(signal.SIGKILL)
+            _log("gateway killed")
+            await sub.wait(lambda: all(any(x["status"] == "offline" for x in statuses(d, n)) for d in devs),
+                           what="every device's will")
+            st = await _retained(mq.port, status_filter, len(devs))
+            for d in devs:
+                topic, p, retain, origin = st["%s/devices/%s/status" % (PREFIX, d.peer_id)]
+                assert retain and origin == "gateway/" + fleet.gateway_id, (topic, retain, origin)
+                assert (p["status"], p["reason"], p["gateway"], p["peer"], p["link"], p["name"]) == (
+                    "offline", "gateway connection lost", fleet.gateway_id, d.peer_id, d.link, d.name), p
+
+            # 2. restarted with one will session for three devices: two over the cap
+            _rewrite_gateway_config(fleet, devs, device_wills=1)
+            mark, n = await restart(gw, devs)
+            ev = await gw.wait_for("stats", lambda e: mark(e) and e["mqtt"]["willSessions"] == 1
+                                   and e["mqtt"]["willOverCap"] == 2, timeout=WAIT_S)
+            assert ev["mqtt"]["willSessionsMax"] == 1
+            await sub.wait(all_online(devs, n), what="every device online after the restart")
+            n = len(sub.msgs)
+            await gw.stop(signal.SIGKILL)
+            await sub.wait(lambda: any(x["status"] == "offline" for d in devs for x in statuses(d, n)),
+                           what="the one will")
+            st = await _retained(mq.port, status_filter, len(devs))
+            by_status = {}
+            for d in devs:
+                by_status.setdefault(st["%s/devices/%s/status" % (PREFIX, d.peer_id)][1]["status"], []).append(d)
+            assert len(by_status["offline"]) == 1 and len(by_status["online"]) == 2, by_status
+            over_cap = by_status["online"]
+            _log("over the cap, left online by the kill: %s" % [d.name for d in over_cap])
+
+            # 3. restarted without one of those two in the allow-list: its left-over "online" is
+            # set offline; the others come back online
+            gone = over_cap[0]
+            keep = [d for d in devs if d is not gone]
+            _rewrite_gateway_config(fleet, keep, device_wills=256)
+            mark, n = await restart(gw, keep)
+            await sub.wait(lambda: any(x["status"] == "offline" for x in statuses(gone, n)),
+                           what="the left-over status offline")
+            await sub.wait(all_online(keep, n), what="the allowed devices online again")
+            await gw.wait_for("device:refused", lambda e: mark(e) and e["peer"] == gone.peer_id, timeout=WAIT_S)
+            st = await _retained(mq.port, status_filter, len(devs))
+            p = st["%s/devices/%s/status" % (PREFIX, gone.peer_id)][1]
+            assert (p["status"], p["reason"], p["gateway"], p["name"]) == (
+                "offline", "gateway restarted", fleet.gateway_id, gone.name), p
+            assert all(st["%s/devices/%s/status" % (PREFIX, d.peer_id)][1]["status"] == "online" for d in keep)
+            ev = await gw.wait_for("stats", lambda e: mark(e) and e["mqtt"]["willSessions"] == len(keep), timeout=WAIT_S)
+            assert ev["mqtt"]["staleCleared"] == 1 and ev["mqtt"]["willOverCap"] == 0
+        finally:
+            await sub.close()
+            await fleet.stop()
+
+    try:
+        _run(scenario())
+    finally:
+        fleet.cleanup()
+        mq.close()
+
+
 def test_mqtt_two_bridges_same_broker_no_loop():
     """Gateway A bridges the fleet; gateway B, meshed with A over gossip, bridges to the same
     broker and prefix and exports the command topic too (out = readings + commands, the

@@ -34,15 +34,17 @@ def test_config_full_and_defaults(tmp_path):
     c = M.MqttConfig.from_dict({"urls": ["mqtts://broker.local", "mqtt://[::1]:1884"], "prefix": "farm/a",
                                 "out": ["sensors/readings", "blobs"], "raw": ["blobs"], "in": ["sensors/commands"],
                                 "qos": 1, "username": "u", "password_env": "PW", "ca_file": "ca.pem",
-                                "cert_file": "c.pem", "key_file": "k.pem", "client_id": "gw-1", "buffer_max": 50},
+                                "cert_file": "c.pem", "key_file": "k.pem", "client_id": "gw-1", "buffer_max": 50,
+                                "device_wills": 0},
                                str(tmp_path), {"PW": "s3cret"})
     assert c.urls == [("mqtts", "broker.local", 8883), ("mqtt", "::1", 1884)]
-    assert c.prefix == "farm/a" and c.raw == ["blobs"] and c.buffer_max == 50
+    assert c.prefix == "farm/a" and c.raw == ["blobs"] and c.buffer_max == 50 and c.device_wills == 0
     assert c.password == "s3cret" and c.ca_file == str(tmp_path / "ca.pem")
     assert "s3cret" not in repr(c) and "password=set" in repr(c)
     d = M.MqttConfig.from_dict({"url": "mqtt://127.0.0.1:1999"}, ".", {})
     assert (d.prefix, d.out, d.in_, d.qos, d.buffer_max) == ("microp2p", ["sensors/readings"], ["sensors/commands"], 1,
                                                              M.BUFFER_MAX)
+    assert d.device_wills == M.DEVICE_WILLS == 256
 
 
 def test_config_errors_name_the_key(tmp_path):
@@ -70,6 +72,9 @@ def test_config_errors_name_the_key(tmp_path):
              ({"url": "mqtt://h", "username": "u", "password": "p", "password_env": "X"}, "give one"),
              ({"url": "mqtts://h", "ca_file": "missing.pem"}, "mqtt.ca_file: no such file"),
              ({"url": "mqtt://h", "buffer_max": 0}, "mqtt.buffer_max"),
+             ({"url": "mqtt://h", "device_wills": -1}, "mqtt.device_wills must be an integer from 0"),
+             ({"url": "mqtt://h", "device_wills": M.DEVICE_WILLS_LIMIT + 1}, "mqtt.device_wills"),
+             ({"url": "mqtt://h", "device_wills": 1.5}, "mqtt.device_wills must be an integer"),
              (dict(base, client_id=""), "mqtt.client_id")]
     for d, words in cases:
         msg = _err(d, base=str(tmp_path))
@@ -83,7 +88,7 @@ def test_schema_matches_the_host_config_module():
     from microp2p_host import config as hc
     s = M.schema()
     assert set(s) == {"url", "urls", "prefix", "out", "in", "raw", "qos", "username", "password", "password_env",
-                      "ca_file", "cert_file", "key_file", "client_id", "buffer_max"}
+                      "ca_file", "cert_file", "key_file", "client_id", "buffer_max", "device_wills"}
     hc.check({"mqtt": {"url": "mqtt://h", "qos": 1, "out": ["a"]}}, {"mqtt": s})
 
 
@@ -97,6 +102,8 @@ def test_gateway_config_mqtt_section(tmp_path):
     except ConfigError as e:
         assert "mqtt.qos" in str(e)
     assert GatewayConfig.from_dict(base).mqtt is None
+    c = GatewayConfig.from_dict(dict(base, mqtt={"url": "mqtt://127.0.0.1:1999", "device_wills": 16}))
+    assert c.mqtt.device_wills == 16
 
 
 def test_command_bounds_match_the_device_app():
@@ -296,9 +303,107 @@ def test_statuses_and_will_payloads():
         d.state, d.link, d.connects = "connected", "serial", 2
         st = json.loads(b._device_status(pid))
         assert (st["status"], st["link"], st["gateway"], st["connects"]) == ("online", "serial", gw.peer_id, 2)
-        assert json.loads(b._device_status(pid, offline=True))["status"] == "offline"
+        off = json.loads(b._device_status(pid, offline=True))
+        assert off["status"] == "offline" and "reason" not in off and set(off) == set(st)   # the shape is kept
+        # the will of the device's session, and the clean-exit status, say why
+        will = json.loads(b._device_status(pid, offline=True, reason="gateway connection lost"))
+        assert (will["status"], will["reason"], will["peer"], will["gateway"]) == (
+            "offline", "gateway connection lost", pid, gw.peer_id)
+        assert set(will) == set(st) | {"reason"}
+        assert "reason" not in json.loads(b._device_status(pid, reason="stopped"))   # never on an online status
+        assert [json.loads(p)["reason"] for _, p in b._all_statuses(offline=True, reason="stopped")] == ["stopped"]
+        assert b._all_statuses(skip={pid}) == []
         assert b.gw_status_topic == "p/gateways/%s/status" % gw.peer_id
         topics = [t for t, _ in b._all_statuses()]
         assert topics == ["p/devices/%s/status" % pid]
         assert json.loads(b._gateway_status("offline", "connection lost"))["reason"] == "connection lost"
+    asyncio.run(body())
+
+
+def _settle():
+    async def turns(n=20):
+        for _ in range(n):
+            await asyncio.sleep(0)
+    return turns()
+
+
+def test_will_sessions_bounded_over_cap_counted_and_promoted():
+    """device_wills = 1 with three devices online: one will session, two over the cap (counted,
+    their statuses left to the main connection); when the session's device leaves, the slot
+    goes to the longest-waiting device. No broker: sessions wait for the main connection."""
+    async def body():
+        gw = _FakeGateway(devices=3)
+        b = _bridge(gw, device_wills=1)
+        pids = list(gw.devices)
+        for p in pids:
+            gw.devices[p].state = "connected"
+            b.device_changed(p)
+        try:
+            assert list(b.sessions) == [pids[0]] and list(b._over_cap) == pids[1:]
+            assert b.stats()["willOverCap"] == 2 and b.stats()["willSessions"] == 0   # none connected
+            # the main connection publishes the statuses of the devices without a session only
+            sent = []
+
+            async def capture(client, items):
+                sent.extend(items)
+            b._publish_retained = capture
+            await b._send_statuses(None)
+            assert sorted(t for t, _ in sent) == sorted(b._status_topic(p) for p in pids[1:])
+            # the first device leaves: its session (never connected) ends, the main connection
+            # publishes its offline status, and the slot goes to the next device in line
+            gw.devices[pids[0]].state = "disconnected"
+            b.device_changed(pids[0])
+            await _settle()
+            assert list(b.sessions) == [pids[1]] and list(b._over_cap) == [pids[2]]
+            assert pids[0] in b.status_dirty
+            # an over-cap device that leaves is no longer in line
+            gw.devices[pids[2]].state = "disconnected"
+            b.device_changed(pids[2])
+            assert not b._over_cap
+            assert b.stats()["willOverCap"] == 2
+            # device_wills = 0: no sessions at all
+            b0 = _bridge(_FakeGateway(devices=1), device_wills=0)
+            p0, d0 = next(iter(b0.gw.devices.items()))
+            d0.state = "connected"
+            b0.device_changed(p0)
+            assert not b0.sessions and not b0._over_cap and b0.stats()["willOverCap"] == 0
+        finally:
+            b._stopping = True
+            for s in list(b.sessions.values()):
+                s.task.cancel()
+            await _settle()
+    asyncio.run(body())
+
+
+def test_stale_statuses_of_an_earlier_run():
+    """Retained statuses read at (re)connect: only an "online" one naming this gateway for a
+    device it no longer knows is set offline (reason "gateway restarted", the rest kept)."""
+    async def body():
+        gw = _FakeGateway(devices=1)
+        b = _bridge(gw)
+        known = next(iter(gw.devices))
+        gone, other = str(_pid()), str(_pid())
+
+        def st(pid, status="online", gateway=gw.peer_id, **kw):
+            return json.dumps(dict({"status": status, "peer": pid, "name": "x", "gateway": gateway, "link": "tcp",
+                                    "state": "connected", "lastSeen": 1.0, "connects": 3, "msgsIn": 7,
+                                    "msgsOut": 1, "ts": 1.0}, **kw)).encode()
+        b._check_stale(b._status_topic(known), st(known))                        # allow-listed: republished anyway
+        b._check_stale(b._status_topic(other), st(other, gateway=str(_pid())))   # another gateway's device
+        b._check_stale(b._status_topic(other), st(other, status="offline"))
+        b._check_stale(b._status_topic(other), b"not json")
+        b._check_stale(b._status_topic(other), b"x" * (M.STATUS_PAYLOAD_MAX + 1))
+        b._check_stale("p/devices/%s/status/extra" % other, st(other))
+        b._check_stale("q/devices/%s/status" % other, st(other))
+        assert b._stale_out == []
+        b._check_stale(b._status_topic(gone), st(gone))
+        [(topic, payload)] = b._stale_out
+        got = json.loads(payload)
+        assert topic == "p/devices/%s/status" % gone
+        assert (got["status"], got["reason"], got["msgsIn"], got["peer"]) == ("offline", "gateway restarted", 7, gone)
+        assert got["ts"] > 1.0 and b.stats()["staleCleared"] == 1
+        # bounded: at most STALE_SCAN_MAX examined per (re)connect
+        b._stale_seen = M.STALE_SCAN_MAX
+        b._check_stale(b._status_topic(other), st(other))
+        assert len(b._stale_out) == 1
     asyncio.run(body())

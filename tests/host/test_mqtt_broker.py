@@ -33,10 +33,12 @@ class _PubSub:
 
 
 class _Gateway:
-    def __init__(self):
+    def __init__(self, n_devices=1):
         self.peer_id = str(PeerId.from_public_key(Ed25519PrivateKey.generate().public_key))
-        d = str(PeerId.from_public_key(Ed25519PrivateKey.generate().public_key))
-        self.devices = {d: DeviceState(d, "dev")}
+        self.devices = {}
+        for i in range(n_devices):
+            d = str(PeerId.from_public_key(Ed25519PrivateKey.generate().public_key))
+            self.devices[d] = DeviceState(d, "dev" if n_devices == 1 else "dev%d" % i)
         self.events = []
         self.pubsub = _PubSub()
         self._changed = asyncio.Event()
@@ -161,6 +163,18 @@ def test_mqtts_with_ca_and_password_env_and_the_password_never_shows():
                     m = await asyncio.wait_for(first(), WAIT_S)
                     assert m.topic.value == "p/sensors/readings/" + dev
                     assert json.loads(m.payload) == {"from": dev, "seqno": "01", "verified": True, "data": {"v": 1}}
+                    # the device comes online: its will session connects with the same TLS and
+                    # credentials and publishes its status
+                    await c.subscribe("p/devices/+/status", qos=1)
+                    gw.devices[dev].state = "connected"
+                    b.device_changed(dev)
+
+                    async def status():
+                        async for m in c.messages:   # (the retained "offline" from the connect first)
+                            if m.topic.value == "p/devices/%s/status" % dev and not m.retain:
+                                return json.loads(m.payload)
+                    assert (await asyncio.wait_for(status(), WAIT_S))["status"] == "online"
+                    assert b.stats()["willSessions"] == 1 and b.stats()["willFailures"] == 0, b.stats()
             finally:
                 await b.close()
             # the wrong password: refused, retried with backoff, reported without the password
@@ -304,4 +318,103 @@ def test_broker_receive_maximum_bounds_the_window():
                 assert not gw.named("mqtt:disconnected")
             finally:
                 await b.close()
+    asyncio.run(asyncio.wait_for(body(), 60))
+
+
+class _StatusWatch:
+    """Every device status message, in arrival order: (peer id, payload dict, retain)."""
+
+    def __init__(self, port, prefix="p"):
+        self.port, self.prefix = port, prefix
+        self.msgs = []
+        self.ready = asyncio.Event()
+        self._changed = asyncio.Event()
+        self._task = asyncio.ensure_future(self._run())
+
+    async def _run(self):
+        async with aiomqtt.Client("127.0.0.1", self.port, protocol=aiomqtt.ProtocolVersion.V5) as c:
+            await c.subscribe("%s/devices/+/status" % self.prefix, qos=1)
+            self.ready.set()
+            async for m in c.messages:
+                self.msgs.append((m.topic.value.split("/")[-2], json.loads(m.payload), m.retain))
+                self._changed.set()
+
+    def of(self, pid):
+        return [p for q, p, _ in self.msgs if q == pid]
+
+    async def wait(self, pred, what, timeout=WAIT_S):
+        deadline = time.monotonic() + timeout
+        while not pred():
+            left = deadline - time.monotonic()
+            assert left > 0, "no %s within %s s: %s" % (what, timeout, [(q[-6:], p["status"]) for q, p, _ in self.msgs])
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), left)
+            except asyncio.TimeoutError:
+                pass
+
+    async def close(self):
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+
+
+def test_device_will_sessions_cap_leave_will_and_clean_exit():
+    """device_wills = 2, three devices: two statuses on will sessions, one on the main
+    connection (over the cap, counted). A device that leaves gets its offline status on its own
+    session, which ends (normal DISCONNECT: no will) and passes its slot on. A session ended
+    with reason code 0x04 makes the broker publish its will (the device's offline status), and
+    the session comes back and says online again. A clean exit sets every status offline."""
+    async def body():
+        with Mosquitto() as mq:
+            gw = _Gateway(n_devices=3)
+            pids = list(gw.devices)
+            watch = _StatusWatch(mq.port)
+            await asyncio.wait_for(watch.ready.wait(), WAIT_S)
+            b = _bridge(gw, {"url": mq.url, "device_wills": 2})
+            b.start()
+            try:
+                await gw.wait("mqtt:connected")
+                for p in pids:
+                    gw.devices[p].state = "connected"
+                    gw.devices[p].link = "tcp"
+                    b.device_changed(p)
+                await watch.wait(lambda: all(any(x["status"] == "online" for x in watch.of(p)) for p in pids),
+                                 "three online statuses")
+                assert set(b.sessions) == set(pids[:2]) and list(b._over_cap) == [pids[2]]
+                st = b.stats()
+                assert (st["willSessions"], st["willSessionsMax"], st["willOverCap"]) == (2, 2, 1), st
+                ids = {b.sessions[p].client._client._client_id.decode() for p in pids[:2]}
+                assert ids == {"microp2p-%s-%s" % (gw.peer_id[-16:], p[-16:]) for p in pids[:2]}
+
+                # device 0 leaves: offline on its session (no reason: not a will), the slot goes to device 2
+                gw.devices[pids[0]].state = "disconnected"
+                b.device_changed(pids[0])
+                await watch.wait(lambda: [x["status"] for x in watch.of(pids[0])][-1:] == ["offline"], "device 0 offline")
+                assert "reason" not in watch.of(pids[0])[-1]
+                n2 = len(watch.of(pids[2]))
+                await watch.wait(lambda: pids[2] in b.sessions and b.sessions[pids[2]].client is not None
+                                 and len(watch.of(pids[2])) > n2, "device 2 on its own session")
+                assert watch.of(pids[2])[-1]["status"] == "online"
+                assert set(b.sessions) == set(pids[1:]) and not b._over_cap
+
+                # device 1's session ends with reason code 0x04: the broker publishes its will, then
+                # the session reconnects and the device reads online again
+                n1 = len(watch.of(pids[1]))
+                await M._end_session(b.sessions[pids[1]].client, with_will=True)
+                await watch.wait(lambda: [x["status"] for x in watch.of(pids[1])[n1:]] == ["offline", "online"],
+                                 "device 1: will, then online again")
+                will = watch.of(pids[1])[n1]
+                assert will["reason"] == "gateway connection lost" and will["gateway"] == gw.peer_id
+                assert will["peer"] == pids[1] and will["state"] == "connected"
+                assert b.stats()["willFailures"] >= 1
+                assert not watch.of(pids[0])[-1].get("reason")   # device 0 ended without its will
+            finally:
+                await b.close()
+            # clean exit: every status offline, "stopped" (on the sessions for devices 1 and 2)
+            await watch.wait(lambda: all(watch.of(p)[-1]["status"] == "offline" for p in pids), "all offline")
+            assert all(watch.of(p)[-1].get("reason") == "stopped" for p in pids), [watch.of(p)[-1] for p in pids]
+            assert not any(x.get("reason") == "gateway connection lost" for p in pids[:1] + pids[2:]
+                           for x in watch.of(p))   # no will fired but the one forced above
+            assert not b.sessions
+            await watch.close()
     asyncio.run(asyncio.wait_for(body(), 60))

@@ -6,19 +6,35 @@
 #   prefix = "microp2p"   out = ["sensors/readings"]   in = ["sensors/commands"]   qos = 1
 #   raw = []              gossip topics in `out` whose payload is not CBOR: sent as "dataB64"
 #   username, password | password_env, ca_file, cert_file, key_file, client_id, buffer_max
+#   device_wills = 256    devices whose status has a last will of its own (one MQTT connection each)
 #
 # Topics:
 #   out  <prefix>/<gossip topic>/<device peer id>   {"from","seqno","verified":true,"data"|"dataB64"}
 #   status (retained)  <prefix>/devices/<peer id>/status     <prefix>/gateways/<gateway id>/status
 #   in   <prefix>/<command topic>  (every device)   <prefix>/<command topic>/<peer id>  (one device)
 #
-# Last will. MQTT gives a connection one will, so the will is the gateway's own retained status
-# (<prefix>/gateways/<id>/status -> "offline", reason "connection lost"): the broker publishes it
-# the moment the gateway's connection dies (crash, kill -9, network cut). Every device status
-# names its gateway ("gateway": id), so a consumer reads "device online" as "online while its
-# gateway is online". A clean exit flips each device's retained status to offline itself, then
-# marks the gateway offline; a (re)connect republishes every status, so a broker that restarted
-# without persistence gets them back.
+# Last wills. MQTT gives a connection one will. The main connection's will is the gateway's own
+# retained status (<prefix>/gateways/<id>/status -> "offline", reason "connection lost"). Each
+# online device gets a small connection of its own (a "will session", client id
+# <client id>-<last 16 characters of the device's peer id>, same URL, credentials and TLS as the
+# main one) whose will is that device's retained offline status (reason "gateway connection
+# lost") and on which its statuses are published while it is up. So when the gateway dies
+# (crash, kill -9, network cut) the broker itself flips the gateway and every device it had
+# online to offline. A device that leaves gets its offline status on its own session, which then
+# ends with a normal DISCONNECT (no will); a session that must end before that status was
+# acknowledged ends with MQTT 5 reason code 0x04 (disconnect with will message), so the broker
+# publishes the will instead. Bounds: at most `device_wills` sessions (config, default
+# DEVICE_WILLS; 0 = none); a device coming online when all are taken falls back to a status on
+# the main connection without a will (counted: willOverCap) and gets the next free session.
+# Sessions connect only while the main connection is up, SESSION_CONNECTS_MAX at a time, each
+# retrying with its own backoff; they run in their own tasks, never in the readings' path. While
+# a device's session is not up (connecting after a failure, over the cap) its status goes out on
+# the main connection as before.
+# A clean exit flips each device's retained status to offline (reason "stopped"), then marks the
+# gateway offline. Every (re)connect republishes the status of every allow-listed device and
+# reads the retained statuses under <prefix>/devices/ once: one still "online" that names this
+# gateway but whose device is no longer allow-listed (left over by an earlier run) is set offline
+# (reason "gateway restarted"), so a restart leaves no stale "online" behind.
 #
 # Guarantees and bounds:
 #   - only messages whose StrictSign signature the router checked go out ("verified": true);
@@ -65,6 +81,13 @@ INCOMING_MAX = 1024         # MQTT messages queued in the client before we read 
 COMMAND_BURST = 20          # commands from MQTT to gossip: a burst of this many, then ...
 COMMAND_RATE_PER_S = 10.0   # ... this many per second (a flood must not swamp the devices' small queues)
 STATUS_BATCH = 64           # retained statuses published at once (a large fleet goes in batches)
+DEVICE_WILLS = 256          # will sessions (one MQTT connection per online device; config device_wills)
+DEVICE_WILLS_LIMIT = 10000
+SESSION_CONNECTS_MAX = 4    # will sessions connecting at once (each connect holds an executor thread)
+SESSION_STABLE_S = 10.0     # a will session up this long starts its backoff afresh when it is lost
+SESSION_END_TIMEOUT_S = 2.0  # a will session's DISCONNECT written within this, else its socket is closed
+STALE_SCAN_MAX = 4096       # retained device statuses examined per (re)connect for stale "online" ones
+STATUS_PAYLOAD_MAX = 4096   # a retained status larger than this is not ours: never parsed
 BACKOFF_MIN_S = 0.25
 BACKOFF_MAX_S = 30.0
 CONNECT_TIMEOUT_S = 10.0
@@ -90,7 +113,8 @@ def schema():
             "out": topics, "in": topics, "raw": topics, "qos": Num(min=0, max=2, integer=True),
             "username": Str(max_len=MAX_CREDENTIAL_LEN), "password": Str(max_len=MAX_CREDENTIAL_LEN),
             "password_env": Str(max_len=256), "ca_file": Str(), "cert_file": Str(), "key_file": Str(),
-            "client_id": Str(max_len=128), "buffer_max": Num(min=1, max=BUFFER_MAX_LIMIT, integer=True)}
+            "client_id": Str(max_len=128), "buffer_max": Num(min=1, max=BUFFER_MAX_LIMIT, integer=True),
+            "device_wills": Num(min=0, max=DEVICE_WILLS_LIMIT, integer=True)}
 
 
 class MqttConfigError(Exception):
@@ -147,6 +171,7 @@ class MqttConfig:
         self.ca_file = self.cert_file = self.key_file = None
         self.client_id = None
         self.buffer_max = BUFFER_MAX
+        self.device_wills = DEVICE_WILLS
 
     def __repr__(self):
         return "MqttConfig(urls=%r, prefix=%r, out=%r, in=%r, qos=%d, username=%s, password=%s)" % (
@@ -224,6 +249,9 @@ class MqttConfig:
         c.buffer_max = d.get("buffer_max", c.buffer_max)
         if not 1 <= c.buffer_max <= BUFFER_MAX_LIMIT:
             raise MqttConfigError("mqtt.buffer_max must be 1..%d" % BUFFER_MAX_LIMIT)
+        c.device_wills = d.get("device_wills", c.device_wills)
+        if not 0 <= c.device_wills <= DEVICE_WILLS_LIMIT:
+            raise MqttConfigError("mqtt.device_wills must be 0..%d" % DEVICE_WILLS_LIMIT)
         try:
             import aiomqtt  # noqa: F401
         except ImportError:
@@ -306,6 +334,170 @@ def _quiet_logger():
     return lg
 
 
+class _WillSession:
+    """One online device's own MQTT connection: its will is the device's retained offline status,
+    and the device's statuses go out on it while it is up (so the broker never has an "online"
+    newer than the will). Ends once the device is offline and that status was acknowledged."""
+    __slots__ = ("bridge", "pid", "topic", "changed", "owns", "closing", "finished", "connecting", "client",
+                 "url", "task")
+
+    def __init__(self, bridge, pid):
+        self.bridge = bridge
+        self.pid = pid
+        self.topic = bridge._status_topic(pid)
+        self.changed = asyncio.Event()   # the device's state changed (or the gateway stops)
+        self.owns = True       # connecting or connected: the main connection leaves this status alone
+        self.closing = False   # clean gateway exit: publish offline ("stopped") and end
+        self.finished = False  # its device's offline status was acknowledged on this connection
+        self.connecting = False
+        self.client = None     # the aiomqtt client while connected
+        self.url = None        # where it is connected: the main connection's URL then
+        self.task = None
+
+    async def run(self):
+        b = self.bridge
+        backoff = BACKOFF_MIN_S
+        try:
+            while not self.closing and b._wants_session(self.pid):
+                self.owns = True
+                if not b._main_up.is_set():   # until the main connection is up (or the device goes)
+                    self.changed.clear()
+                    await _either(b._main_up, self.changed)
+                    continue
+                client = None
+                async with b._session_connects:
+                    if self.closing or not b._wants_session(self.pid) or not b._main_up.is_set():
+                        continue
+                    self.connecting = True
+                    self.url = b.url
+                    try:
+                        client = b._session_client(self.pid, b._device_status(
+                            self.pid, offline=True, reason="gateway connection lost"))
+                        await client.__aenter__()
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception as e:   # MqttError, OSError, TLS errors: retried
+                        client = None
+                        error = e
+                    finally:
+                        self.connecting = False
+                if client is None:
+                    self._lost(error)
+                    await self._pause(backoff)
+                    backoff = min(backoff * 2, BACKOFF_MAX_S)
+                    continue
+                self.client = client
+                up_at = time.monotonic()
+                error = None
+                try:
+                    await self._follow(client)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as e:   # the connection is gone (or a PUBACK never came)
+                    error = e
+                finally:
+                    self.client = None
+                    await _end_session(client, with_will=not self.finished)
+                if self.finished:
+                    return
+                self._lost(error)
+                if time.monotonic() - up_at > SESSION_STABLE_S:
+                    backoff = BACKOFF_MIN_S   # it had been up a while: a fresh loss, not a flapping one
+                await self._pause(backoff)
+                backoff = min(backoff * 2, BACKOFF_MAX_S)
+        finally:
+            self.owns = False
+            b._session_done(self)
+
+    async def _pause(self, seconds):
+        """A backoff, cut short when the device goes offline or the gateway stops."""
+        deadline = time.monotonic() + seconds
+        while not self.closing and self.bridge._wants_session(self.pid):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            self.changed.clear()
+            try:
+                await asyncio.wait_for(self.changed.wait(), left)
+            except asyncio.TimeoutError:
+                return
+
+    def _lost(self, e):
+        """A connect failed or the connection ended early: retried after a backoff."""
+        b = self.bridge
+        self.owns = False
+        b.counters["will_failures"] += 1
+        log = getattr(b.gw, "log", None)
+        if log is not None:
+            log("mqtt: will session of %s: %s" % (self.pid, _err(e) if e is not None else "ended"))
+        b.status_dirty[self.pid] = True   # meanwhile the main connection publishes it (no will)
+        b._wake.set()
+
+    async def _follow(self, client):
+        """The device's status on this connection at every change, until it is offline (or the
+        gateway stops) and that status was acknowledged."""
+        b = self.bridge
+        while True:
+            self.changed.clear()
+            online = not self.closing and b._online(self.pid)
+            payload = b._device_status(self.pid, offline=not online, reason="stopped" if self.closing else None)
+            await client.publish(self.topic, payload, 1, True, b._props, timeout=PUBACK_TIMEOUT_S)
+            b.counters["status"] += 1
+            if not online:
+                if self.closing or not b._online(self.pid):
+                    self.finished = True
+                    return
+                continue   # back online before the offline status was acknowledged
+            waiter = asyncio.ensure_future(self.changed.wait())
+            try:
+                await asyncio.wait((waiter, client._disconnected), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                waiter.cancel()
+            if client._disconnected.done() and not self.changed.is_set():
+                raise OSError("will session lost: %s" % (client._disconnected.exception() or "disconnected"))
+            if b._main_up.is_set() and b.url != self.url:   # the main connection moved to another broker
+                raise OSError("the main connection is now on %s" % display_url(b.url))
+
+
+async def _either(ev1, ev2):
+    """Until one of two asyncio Events is set."""
+    t1, t2 = asyncio.ensure_future(ev1.wait()), asyncio.ensure_future(ev2.wait())
+    try:
+        await asyncio.wait((t1, t2), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        t1.cancel()
+        t2.cancel()
+
+
+async def _end_session(client, with_will):
+    """A will session's end: a normal DISCONNECT (the broker drops the will), or with_will: MQTT 5
+    reason code 0x04, so the broker publishes the will (the device's offline status). Bounded:
+    the socket is closed after SESSION_END_TIMEOUT_S."""
+    import paho.mqtt.client as paho
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.reasoncodes import ReasonCode
+    pc = client._client
+    done = client._disconnected
+    try:
+        if not done.done():
+            reason = ReasonCode(PacketTypes.DISCONNECT, identifier=0x04) if with_will else None
+            if pc.disconnect(reasoncode=reason) == paho.MQTT_ERR_SUCCESS:
+                await asyncio.wait_for(asyncio.shield(done), SESSION_END_TIMEOUT_S)
+    except (asyncio.TimeoutError, Exception):
+        pass
+    finally:
+        if not done.done():
+            try:
+                pc._sock_close()   # paho-mqtt 2.x: the socket goes, its reader with it
+            except Exception:
+                pass
+            done.set_result(None)
+        elif not done.cancelled():
+            done.exception()   # retrieved: no "exception never retrieved" at exit
+        if client._lock.locked():
+            client._lock.release()
+
+
 class MqttBridge:
     """Owned by the gateway, which it uses through gw.emit(name, fields) (events),
     gw.pubsub.publish(topic, data), gw.peer_id and gw.devices (peer id text -> DeviceState)."""
@@ -343,6 +535,13 @@ class MqttBridge:
         self._origin = "gateway/" + gateway.peer_id
         self._props = None
         self.gw_status_topic = "%s/gateways/%s/status" % (self.prefix, gateway.peer_id)
+        self.sessions = {}                     # peer id -> _WillSession (at most config.device_wills)
+        self._over_cap = collections.OrderedDict()   # online devices waiting for a free will session
+        self._main_up = asyncio.Event()        # the main connection is up: will sessions may connect
+        self._session_connects = asyncio.Semaphore(SESSION_CONNECTS_MAX)
+        self._stale_out = []                   # (topic, payload): left-over "online" statuses to set offline
+        self._stale_seen = 0                   # retained statuses examined since the last (re)connect
+        self._cap_warned = False
 
     # ---- gateway hooks (sync, called from the event loop) ------------------------------------
     def on_gossip(self, topic, msg, verified, author=None):
@@ -371,9 +570,99 @@ class MqttBridge:
         self._enqueue(_Entry("%s/%s/%s" % (self.prefix, topic, author), payload))
 
     def device_changed(self, peer):
-        """A device connected or disconnected: its retained status is due."""
+        """A device connected or disconnected: its retained status is due (on its will session
+        when it has one up, else on the main connection)."""
         self.status_dirty[peer] = True
+        s = self.sessions.get(peer)
+        if s is not None:
+            s.changed.set()
+        elif self._wants_session(peer):
+            self._start_session(peer)
+        else:
+            self._over_cap.pop(peer, None)
         self._wake.set()
+
+    # ---- will sessions -----------------------------------------------------------------------
+    def _online(self, pid):
+        d = self.gw.devices.get(pid)
+        return d is not None and d.state == "connected"
+
+    def _wants_session(self, pid):
+        return self.config.device_wills > 0 and not self._stopping and self._online(pid)
+
+    def _start_session(self, pid):
+        if len(self.sessions) >= self.config.device_wills:
+            if pid not in self._over_cap:
+                self._over_cap[pid] = None
+                self.counters["will_over_cap"] += 1
+                if not self._cap_warned:
+                    self._cap_warned = True
+                    log = getattr(self.gw, "log", None)
+                    if log is not None:
+                        log("mqtt: %d will sessions in use (device_wills): further devices' statuses go out "
+                            "without a last will until one is free" % self.config.device_wills, "warning")
+            return
+        self._over_cap.pop(pid, None)
+        s = self.sessions[pid] = _WillSession(self, pid)
+        s.task = asyncio.ensure_future(s.run())
+
+    def _session_done(self, s):
+        """A will session's task ended: its slot goes to its device again (back online in the
+        meantime) or to the longest-waiting online device over the cap."""
+        if self.sessions.get(s.pid) is s:
+            del self.sessions[s.pid]
+        if not s.finished:
+            self.status_dirty[s.pid] = True   # the main connection has the last word
+            self._wake.set()
+        if self._stopping:
+            return
+        if self._wants_session(s.pid):
+            self._start_session(s.pid)
+        while self._over_cap and len(self.sessions) < self.config.device_wills:
+            pid, _ = self._over_cap.popitem(last=False)
+            if self._wants_session(pid) and pid not in self.sessions:
+                self._start_session(pid)
+
+    def _session_client(self, pid, will_payload):
+        import aiomqtt
+        from paho.mqtt.properties import Properties
+        from paho.mqtt.packettypes import PacketTypes
+        scheme, host, port = self.url
+        will_props = Properties(PacketTypes.WILLMESSAGE)
+        will_props.UserProperty = [(ORIGIN_PROPERTY, self._origin)]
+        tls = None
+        if scheme == "mqtts":
+            tls = aiomqtt.TLSParameters(ca_certs=self.config.ca_file, certfile=self.config.cert_file,
+                                        keyfile=self.config.key_file)
+        client = aiomqtt.Client(
+            host, port, username=self.config.username, password=self.config.password,
+            logger=_quiet_logger(), identifier="%s-%s" % (self._client_id(), pid[-16:]),
+            protocol=aiomqtt.ProtocolVersion.V5, clean_start=True, keepalive=KEEPALIVE_S,
+            timeout=CONNECT_TIMEOUT_S, tls_params=tls,
+            will=aiomqtt.Will(self._status_topic(pid), will_payload, 1, True, will_props),
+            max_queued_incoming_messages=1)
+        client._client.disable_logger()
+        return client
+
+    async def _close_sessions(self, timeout):
+        """Clean exit: each will session publishes its device's offline status ("stopped") on
+        its own connection and ends with a normal DISCONNECT; the ones not done within timeout
+        are cancelled (ending with the will, reason code 0x04, when still connected)."""
+        sessions = list(self.sessions.values())
+        for s in sessions:
+            s.closing = True
+            s.changed.set()
+            if s.client is None and not s.connecting:
+                s.task.cancel()   # waiting to connect: nothing of its own to publish
+        tasks = [s.task for s in sessions]
+        if not tasks:
+            return set()
+        _, pending = await asyncio.wait(tasks, timeout=timeout)
+        for t in pending:
+            t.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=SESSION_END_TIMEOUT_S + 1)
+        return {s.pid for s in sessions if s.finished}
 
     def _enqueue(self, entry):
         if len(self.outbox) + len(self.inflight) >= self.config.buffer_max:
@@ -411,7 +700,10 @@ class MqttBridge:
                 "commands": c["commands"], "rejected": c["rejected"], "loopsDropped": c["loops"],
                 "statusPublished": c["status"], "reconnects": c["reconnects"],
                 "connectFailures": c["connect_failures"], "unverified": c["unverified"],
-                "brokerRefused": c["brokerRefused"]}
+                "brokerRefused": c["brokerRefused"],
+                "willSessions": sum(1 for s in self.sessions.values() if s.client is not None),
+                "willSessionsMax": self.config.device_wills, "willOverCap": c["will_over_cap"],
+                "willFailures": c["will_failures"], "staleCleared": c["stale"]}
 
     def metrics_families(self):
         """Prometheus families for the gateway's metrics endpoint (read at scrape time):
@@ -421,10 +713,13 @@ class MqttBridge:
         yield GaugeMetricFamily("microp2p_mqtt_connected", "1 while the MQTT bridge is connected",
                                 value=1 if st["connected"] else 0)
         yield GaugeMetricFamily("microp2p_mqtt_buffered", "Readings waiting for the MQTT broker", value=st["buffered"])
+        yield GaugeMetricFamily("microp2p_mqtt_will_sessions", "Devices whose status has its own MQTT last will now",
+                                value=st["willSessions"])
         c = CounterMetricFamily("microp2p_mqtt_events", "MQTT bridge counters (published, dropped, ...)",
                                 labels=["kind"])
         for k in ("published", "dropped", "duplicates", "commands", "rejected", "loopsDropped", "statusPublished",
-                  "reconnects", "connectFailures", "unverified", "brokerRefused"):
+                  "reconnects", "connectFailures", "unverified", "brokerRefused", "willOverCap", "willFailures",
+                  "staleCleared"):
             c.add_metric([k], st[k])
         yield c
 
@@ -433,10 +728,13 @@ class MqttBridge:
         self._task = asyncio.create_task(self._run())
 
     async def close(self):
-        """Clean exit: every device's retained status -> offline, the gateway's -> offline, then
-        a normal DISCONNECT (the will is not sent). Bounded by CLOSE_TIMEOUT_S."""
+        """Clean exit: every device's retained status -> offline (by its will session when it has
+        one up, then a normal DISCONNECT there), the gateway's -> offline, then a normal
+        DISCONNECT (the will is not sent). Bounded by 2 x CLOSE_TIMEOUT_S."""
         self._stopping = True
+        self._over_cap.clear()
         client = self._client
+        sessions = asyncio.ensure_future(self._close_sessions(CLOSE_TIMEOUT_S))
         if client is not None and self.connected:
             if self.outbox or self.inflight or self.status_dirty:   # readings waiting get their chance first
                 self._idle.clear()
@@ -445,8 +743,10 @@ class MqttBridge:
                     await asyncio.wait_for(self._idle.wait(), CLOSE_TIMEOUT_S)
                 except asyncio.TimeoutError:
                     pass
+        done_by_sessions = await sessions
+        if client is not None and self.connected:
             try:
-                await asyncio.wait_for(self._publish_final(client), CLOSE_TIMEOUT_S)
+                await asyncio.wait_for(self._publish_final(client, done_by_sessions), CLOSE_TIMEOUT_S)
             except Exception as e:
                 self.gw.emit(E.MQTT_ERROR, {"error": "final status: %s" % _err(e)})
         self._report_drops(final=True)
@@ -457,9 +757,9 @@ class MqttBridge:
             except (asyncio.CancelledError, asyncio.TimeoutError, Exception):
                 pass
 
-    async def _publish_final(self, client):
+    async def _publish_final(self, client, skip=()):
         self.status_dirty.clear()
-        await self._publish_retained(client, self._all_statuses(offline=True))
+        await self._publish_retained(client, self._all_statuses(offline=True, reason="stopped", skip=skip))
         await client.publish(self.gw_status_topic, self._gateway_status("offline", "stopped"), 1, True, self._props)
 
     async def _publish_retained(self, client, items):
@@ -469,30 +769,79 @@ class MqttBridge:
             self.counters["status"] += len(items[i:i + STATUS_BATCH])
 
     # ---- statuses ----------------------------------------------------------------------------
-    def _device_status(self, pid, offline=False):
+    def _status_topic(self, pid):
+        return "%s/devices/%s/status" % (self.prefix, pid)
+
+    def _device_status(self, pid, offline=False, reason=None):
+        """reason (offline only): "stopped" (clean gateway exit), "gateway connection lost" (the
+        will of the device's session; its counters and ts are those of when it was armed)."""
         d = self.gw.devices.get(pid)
         if d is None:
             return None
         online = d.state == "connected" and not offline
-        return json.dumps({"status": "online" if online else "offline", "peer": pid, "name": d.name,
-                           "gateway": self.gw.peer_id, "link": d.link, "state": d.state,
-                           "lastSeen": round(d.last_seen, 3) if d.last_seen else None,
-                           "connects": d.connects, "msgsIn": d.msgs_in, "msgsOut": d.msgs_out,
-                           "ts": round(time.time(), 3)}).encode()
+        st = {"status": "online" if online else "offline", "peer": pid, "name": d.name,
+              "gateway": self.gw.peer_id, "link": d.link, "state": d.state,
+              "lastSeen": round(d.last_seen, 3) if d.last_seen else None,
+              "connects": d.connects, "msgsIn": d.msgs_in, "msgsOut": d.msgs_out,
+              "ts": round(time.time(), 3)}
+        if reason is not None and not online:
+            st["reason"] = reason
+        return json.dumps(st).encode()
 
-    def _all_statuses(self, offline=False):
+    def _all_statuses(self, offline=False, reason=None, skip=()):
         out = []
         for pid in list(self.gw.devices):
-            p = self._device_status(pid, offline)
+            if pid in skip:
+                continue
+            p = self._device_status(pid, offline, reason)
             if p is not None:
-                out.append(("%s/devices/%s/status" % (self.prefix, pid), p))
+                out.append((self._status_topic(pid), p))
         return out
+
+    def _check_stale(self, topic, payload):
+        """A retained device status read at (re)connect: one that names this gateway and says
+        "online" for a device no longer allow-listed is left over by an earlier run (a crash
+        without a will for it, an allow-list edit): it is set offline."""
+        self._stale_seen += 1
+        if self._stale_seen > STALE_SCAN_MAX or not payload or len(payload) > STATUS_PAYLOAD_MAX:
+            return
+        parts = topic.split("/")
+        pid = parts[-2] if len(parts) >= 3 else None
+        if pid is None or topic != self._status_topic(pid) or pid in self.gw.devices:
+            return   # an allow-listed device's status is republished at every (re)connect anyway
+        try:
+            st = json.loads(payload)
+        except ValueError:
+            return
+        if not isinstance(st, dict) or st.get("gateway") != self.gw.peer_id or st.get("status") != "online":
+            return
+        st.update(status="offline", reason="gateway restarted", ts=round(time.time(), 3))
+        self._stale_out.append((topic, json.dumps(st).encode()))
+        self.counters["stale"] += 1
+        self._wake.set()
+
+    async def _scan_statuses(self, client):
+        """Subscribe to the device statuses and unsubscribe at once: the broker sends the retained
+        ones in between (QoS 0, in order, before the UNSUBACK); _receive hands them to _check_stale."""
+        from paho.mqtt.subscribeoptions import SubscribeOptions
+        flt = "%s/devices/+/status" % self.prefix
+        self._stale_seen = 0
+        try:
+            await client.subscribe(flt, options=SubscribeOptions(qos=0, noLocal=True))
+            await client.unsubscribe(flt)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:   # the session is ending: _receive reports why
+            self.gw.emit(E.MQTT_ERROR, {"error": "status scan: %s" % _err(e)})
 
     def _gateway_status(self, status, reason=None):
         return json.dumps({"status": status, "gateway": self.gw.peer_id, "reason": reason,
                            "devices": len(self.gw.devices), "ts": round(time.time(), 3)}).encode()
 
     # ---- connection loop ---------------------------------------------------------------------
+    def _client_id(self):
+        return self.config.client_id or ("microp2p-" + self.gw.peer_id[-16:])
+
     def _client_for(self, url):
         import aiomqtt
         from paho.mqtt.properties import Properties
@@ -510,7 +859,7 @@ class MqttBridge:
                                         keyfile=self.config.key_file)
         client = aiomqtt.Client(
             host, port, username=self.config.username, password=self.config.password,
-            logger=_quiet_logger(), identifier=self.config.client_id or ("microp2p-" + self.gw.peer_id[-16:]),
+            logger=_quiet_logger(), identifier=self._client_id(),
             protocol=aiomqtt.ProtocolVersion.V5, clean_start=True, keepalive=KEEPALIVE_S,
             timeout=CONNECT_TIMEOUT_S, tls_params=tls,
             will=aiomqtt.Will(self.gw_status_topic, self._gateway_status("offline", "connection lost"), 1, True,
@@ -555,6 +904,7 @@ class MqttBridge:
             finally:
                 self._client = None
                 self.connected = False
+                self._main_up.clear()
             if self._stopping:
                 return
             await asyncio.sleep(backoff)
@@ -581,6 +931,9 @@ class MqttBridge:
             await client.subscribe("%s/%s/+" % (self.prefix, t), options=opts)
         for pid in self.gw.devices:   # every status again: the broker may have restarted empty
             self.status_dirty[pid] = True
+        self._main_up.set()   # will sessions may connect (to this URL)
+        for s in self.sessions.values():
+            s.changed.set()   # one on another broker (an earlier URL) moves here
         self.gw.emit(E.MQTT_CONNECTED, {"url": display_url(url), "buffered": len(self.outbox),
                                         "subscribed": ["%s/%s[/+]" % (self.prefix, t) for t in self.in_topics]})
         self._report_drops(final=True)
@@ -628,7 +981,7 @@ class MqttBridge:
         try:
             self._pc = pc
             while True:
-                if self.status_dirty:
+                if self.status_dirty or self._stale_out:
                     await self._send_statuses(client)
                 self._pump()
                 if self._send_failed:   # paho refused a publish: the connection is gone
@@ -647,7 +1000,7 @@ class MqttBridge:
                 self._wake.clear()
                 if inflight:
                     await ack_ev.wait()   # bounded by _watchdog
-                elif not outbox and not self.status_dirty:
+                elif not outbox and not self.status_dirty and not self._stale_out:
                     self._idle.set()
                     await self._wake.wait()
                     self._idle.clear()
@@ -682,26 +1035,43 @@ class MqttBridge:
             inflight.append((e, info.mid))
 
     async def _send_statuses(self, client):
+        """Device statuses on the main connection: every dirty one whose device has no will
+        session up (or connecting), and left-over statuses found stale."""
         dirty = list(self.status_dirty)
         self.status_dirty.clear()
+        stale, self._stale_out = self._stale_out, []
         items = []
         for pid in dirty:
+            s = self.sessions.get(pid)
+            if s is not None and s.owns:
+                continue   # the device's own session publishes it
             p = self._device_status(pid)
             if p is not None:
-                items.append(("%s/devices/%s/status" % (self.prefix, pid), p))
+                items.append((self._status_topic(pid), p))
         try:
-            await self._publish_retained(client, items)
+            await self._publish_retained(client, items + stale)
         except BaseException:
             for pid in dirty:
                 self.status_dirty.setdefault(pid, True)
+            self._stale_out[:0] = stale
             raise
 
     async def _receive(self, client):
-        async for m in client.messages:
-            try:
-                self.handle_command(m.topic.value, m.payload, m.retain, m.properties)
-            except Exception as e:   # a bug here must not end the bridge
-                self.gw.emit(E.MQTT_ERROR, {"error": "command handling: %s" % _err(e)})
+        scan = asyncio.ensure_future(self._scan_statuses(client))
+        status_pre = self.prefix + "/devices/"
+        try:
+            async for m in client.messages:
+                try:
+                    topic = m.topic.value
+                    if topic.startswith(status_pre):
+                        if m.retain:   # the scan's retained statuses (live ones are not ours to read)
+                            self._check_stale(topic, m.payload)
+                        continue
+                    self.handle_command(topic, m.payload, m.retain, m.properties)
+                except Exception as e:   # a bug here must not end the bridge
+                    self.gw.emit(E.MQTT_ERROR, {"error": "command handling: %s" % _err(e)})
+        finally:
+            scan.cancel()
 
     # ---- in: MQTT -> gossip -----------------------------------------------------------------
     def handle_command(self, mtopic, payload, retain=False, properties=None):
