@@ -729,6 +729,35 @@ def add_args(p):
     p.add_argument("--verbose", action="store_true", help="connection logs on stderr")
 
 
+FD_MARGIN = 128  # descriptors beyond connections and MQTT sessions (listeners, serial ports, logs, DNS)
+
+
+def fds_needed(config):
+    """Open files the config can use at once: every connection slot, one MQTT connection per
+    device will session plus the bridge's own, serial ports, and a margin."""
+    wills = config.mqtt.device_wills + 1 if config.mqtt is not None else 0
+    return config.max_connections + wills + len(config.serial) + FD_MARGIN
+
+
+def raise_fd_limit(need):
+    """Raise the soft RLIMIT_NOFILE towards `need` (never above the hard limit). Returns the soft
+    limit now in force, or None where the platform has no such limit."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    inf = resource.RLIM_INFINITY
+    if soft == inf or soft >= need:
+        return soft
+    want = need if hard == inf else min(need, hard)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+        return want
+    except (ValueError, OSError):
+        return soft
+
+
 def run(args):
     from microp2p_host.keyfile import CliError
     path = args.check or args.config
@@ -745,6 +774,12 @@ def run(args):
         return 0
     if args.log_level:
         config.log_level = args.log_level
+    need = fds_needed(config)
+    have = raise_fd_limit(need)
+    if have is not None and have < need:
+        sys.stderr.write("gateway: warning: open-file limit %d is below the %d this config can use "
+                         "(max_connections + MQTT will sessions + serial ports + %d); raise it with "
+                         "ulimit -n or LimitNOFILE= in the service unit\n" % (have, need, FD_MARGIN))
     table = False if args.no_table else (True if args.table else None)
 
     async def main():
