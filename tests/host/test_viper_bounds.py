@@ -74,7 +74,8 @@ def test_field_ops_bounds_and_values():
     # the result is right mod p and carried again (all limbs <= LIMB_MAX), no bound violated.
     ops = ((EC.MUL, lambda a, b: a * b), (EC.SQR, lambda a, b: a * a),
            (EC.ADD, lambda a, b: a + b), (EC.SUB, lambda a, b: a - b),
-           (EC.A24, lambda a, b: a * 121665), (EC.COPY, lambda a, b: a))
+           (EC.A24, lambda a, b: a + 121665 * b), (EC.COPY, lambda a, b: a),
+           (EC.ADDSUB, lambda a, b: a + b))
     n = 0
     for ka in KINDS:
         for kb in RNG.sample(KINDS, 4) + ["max"]:
@@ -86,6 +87,8 @@ def test_field_ops_bounds_and_values():
                 EC._run_p(EC._prog([(op, 7, 5, 6)]))
                 assert _value(7) % P == ref(a, b) % P, (op, ka, kb)
                 assert _carried(7), (op, ka, kb)
+                if op == EC.ADDSUB:  # and slot 8 = a - b
+                    assert _value(8) % P == (a - b) % P and _carried(8), (ka, kb)
                 n += 1
     assert n >= 3000
     # in place (dst = a = b) and repeated squaring
@@ -93,6 +96,37 @@ def test_field_ops_bounds_and_values():
     a = _value(5)
     EC._run_p(EC._prog([(EC.MUL, 5, 5, 5), (EC.SQRN, 5, 5, 7)]))
     assert _value(5) % P == pow(a, 2 ** 8, P) and _carried(5)
+
+
+def test_ladder_ops_bounds_and_values():
+    # LADDER_IN (the masked input swap and x2 +- z2, x3 +- z3 in one pass), CSWAP and LOOP on
+    # extreme and random carried inputs, both swap masks.
+    k = bytes(RNG.getrandbits(8) for _ in range(32))
+    for kinds in [("max",) * 4, ("zero", "max", "p", "max")] + [("random",) * 4] * 20:
+        for u, prev in ((9, 0), (9, 1), (10, 0), (10, 1), (0, 1)):
+            limbs = [_random_limbs(kd) for kd in kinds]
+            for i in range(4):
+                _set_limbs(1 + i, limbs[i])
+            x2, z2, x3, z3 = (_value(1 + i) for i in range(4))
+            EC._ladder_state(EC._w, 16, k)
+            EC._w[320] = u
+            EC._w[321] = prev
+            bit = (k[(u - 1) >> 3] >> ((u - 1) & 7)) & 1 if u else 0
+            if bit ^ prev:
+                x2, z2, x3, z3 = x3, z3, x2, z2
+            EC._run_p(EC._prog([(EC.LADDER_IN, 5, 1, 16)]))
+            want = (x2 + z2, x2 - z2, x3 + z3, x3 - z3)
+            for i in range(4):
+                assert _value(5 + i) % P == want[i] % P and _carried(5 + i), (kinds, u, i)
+            assert EC._w[321] == bit
+            EC._w[321] = prev
+            EC._run_p(EC._prog([(EC.CSWAP, 1, 3, 16)]))
+            assert [_value(1 + i) for i in range(4)] == [x2, z2, x3, z3]
+    # LOOP: u counts down, jumping back while u > 0
+    EC._w[320] = 3
+    _set_limbs(5, [1] + [0] * 19)
+    EC._run_p(EC._prog([(EC.ADD, 5, 5, 5), (EC.LOOP, 0, 0, 16)]))
+    assert _value(5) == 8 and EC._w[320] == 0
 
 
 def test_pack_unpack_canonical():
