@@ -415,7 +415,13 @@ class Gateway:
                 dev.refusals += 1
             else:
                 self.refused_unknown += 1
-            self.emit(E.DEVICE_REFUSED, {"peer": pid, "addr": f.get("addr"), "reason": f.get("reason")})
+            if f.get("reason") == "limit":
+                # a resource limit (pending upgrades, connection slots), not an admission decision:
+                # reported as the node's connection:refused, with the limit that was hit
+                self.emit(E.CONNECTION_REFUSED, {"peer": pid, "addr": f.get("addr"), "reason": "limit",
+                                                 "limit": f.get("limit")})
+            else:
+                self.emit(E.DEVICE_REFUSED, {"peer": pid, "addr": f.get("addr"), "reason": f.get("reason")})
 
     def _find_conn(self, pid):
         for c in reversed(self.node.connections):

@@ -486,6 +486,11 @@ def test_d5_idle_connections_cannot_take_the_gateways_slots():
         assert most <= 64, most                  # was 1028 > its 1024 cap
         assert res["refused"].get("conns_system", 0) + res["refused"].get("pending_system", 0) >= 1
         assert any(k.startswith("127.0.0.") for k in res["drops"]), res["drops"]
+        # limit refusals are reported as connection:refused naming the limit, never as a device's
+        evs = [json.loads(l) for l in out.splitlines() if l.startswith("{")]
+        lim = [e for e in evs if e.get("event") == "connection:refused"]
+        assert lim and all(e["reason"] == "limit" and e["limit"] for e in lim), lim[:3]
+        assert not [e for e in evs if e.get("event") == "device:refused"], "attackers reported as devices"
 
 
 def test_d5_a_full_node_trims_an_idle_connection_for_a_newcomer():
