@@ -411,11 +411,12 @@ class Gateway:
         elif name == "connection:refused":
             pid = f.get("peer")
             dev = self.devices.get(pid) if pid else None
+            limit = f.get("reason") == "limit"
             if dev is not None:
                 dev.refusals += 1
-            else:
-                self.refused_unknown += 1
-            if f.get("reason") == "limit":
+            elif not limit:
+                self.refused_unknown += 1     # not on the allow-list (limits count in resources)
+            if limit:
                 # a resource limit (pending upgrades, connection slots), not an admission decision:
                 # reported as the node's connection:refused, with the limit that was hit
                 self.emit(E.CONNECTION_REFUSED, {"peer": pid, "addr": f.get("addr"), "reason": "limit",
