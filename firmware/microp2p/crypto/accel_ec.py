@@ -13,10 +13,10 @@
 # intermediate checked against that bound. No literal >= 2**30 appears in viper code (a compile
 # error on 32-bit ports).
 #
-# The field ops are run by one viper interpreter, _run(w, 0, prog, nbytes), over slots of the work
-# buffer w (slot s = words 20s .. 20s+19); a program is bytes of (op, dst, a, b) quadruples. One
-# call per point operation, and one for a whole X25519 (the ladder loops inside: LADDER_IN,
-# LOOP, CSWAP). Products are summed by rows (limb a_i, held in a register, times every b_j) into
+# The field ops are run by one viper interpreter, _run(w, 0, prog, nbytes, _tabs), over slots of the
+# work buffer w (slot s = words 20s .. 20s+19); a program is bytes of (op, dst, a, b) quadruples.
+# One call per X25519 (LADDER_IN, LOOP, CSWAP), per fixed-base multiplication (SELN, LOOP) and
+# per verify's Straus loop (SEL, LOOP): the loops run inside. Products are summed by rows (limb a_i, held in a register, times every b_j) into
 # 39 column locals, then reduced in one carry pass: the viper emitter keeps only a function's
 # first two locals in registers, so this layout costs about half the loads and stores of
 # summing by columns.
@@ -48,17 +48,21 @@ ADDSUB = 7  # dst = a + b, dst + 1 = a - b
 CSWAP = 8  # X25519 ladder: masked swap of slots (dst, dst+1) and (a, a+1); state in slot b
 LOOP = 9  # u -= 1 (word 0 of slot b); while u > 0 jump to op number a
 LADDER_IN = 10  # dst..dst+3 = x2 +- z2, x3 +- z3 of slots a..a+3 as swapped by the state in b
+SEL = 11  # verify: dst.. = digit times B (a = 0) or -A (a = 1), digits in slot b
+SELN = 12  # signing: dst..dst+2 = digit times T_a, masked, digits in slot b
 
 _w = array("I", [0] * (NSLOTS * NLIMBS))
-_atab = array("H", [0] * (9 * 80))  # verify: cached 0..8 times -A (public data)
-# signing: affine (y-x, y+x, 2dxy) of 0..8 times T_t = 2**(64t) B for t = 0..3 (60 words each)
-_ntab = array("H", [0] * (4 * 9 * 60))
+# tables read by _run (ops 11, 12): halfwords 0..2159: affine (y-x, y+x, 2dxy) of 0..8 times
+# T_t = 2**(64t) B for t = 0..3 (60 words each; built once); 2160..2879: verify's cached 0..8
+# times -A (80 words each, public data)
+_tabs = array("H", [0] * (4 * 9 * 60 + 9 * 80))
+_ATAB = 4 * 9 * 60
 _bytes = bytearray(32)
 
 
 @micropython.viper
-def _run(pb: ptr32, r: int, prog: ptr8, n: int):
-    # Called as _run(w, 0, prog, len(prog)). pb and r are the function's first two locals, which
+def _run(pb: ptr32, r: int, prog: ptr8, n: int, tab: ptr16):
+    # Called as _run(w, 0, prog, len(prog), _tabs). pb and r are the function's first two locals, which
     # every port's viper emitter keeps in registers (the rest live in the stack frame): the
     # multiply rows below read limbs through pb and multiply by r, so each product-accumulate
     # is one limb load, one multiply and one load/add/store of its column t0..t38.
@@ -1153,11 +1157,94 @@ def _run(pb: ptr32, r: int, prog: ptr8, n: int):
                 pb = ptr32(uint(pb) + 16)
                 r += 1
         elif op == 9:
-            # loop: u = u - 1 in slot b; while u > 0 jump back to op number a
-            r = pb[0] - 1
-            pb[0] = r
+            # loop: u = u - 1 in slot b (d = 0; d = 1 leaves u), then if u > 0 jump to op number a
+            r = pb[0]
+            if prog[pc - 3] == 0:
+                r -= 1
+                pb[0] = r
             if r > 0:
                 pc = prog[pc - 2] * 4
+
+        elif op >= 11:
+            # table reads for Ed25519 (state slot b: u, then digits + 8 of the scalars, 64 each):
+            # op 11 (verify, public digits, variable time): slots d.. = e * B from T_0 (a = 0, 60
+            # words) or e * (-A) from the cached entries at tab[2160..] (a = 1, 80 words), e digit
+            # u - 1 of scalar a; op 12 (signing, secret digit e = digit 16a + u - 1 of the one
+            # scalar): slots d..d+2 = e * T_a, all nine entries read and masked, slots d+3, d+4
+            # scratch. The halfword limbs are read in pairs, as 32-bit words (all targets are
+            # little-endian; entries start at even halfword offsets).
+            x = prog[pc - 2]
+            if op == 11:
+                y = pb[x * 64 + pb[0] + 1] - 8
+                z = 0
+                if y < 0:
+                    y = 0 - y
+                    z = 0 - 1
+                x2 = y * 60
+                x3 = 30
+                if x == 1:
+                    x2 = y * 80 + 2160
+                    x3 = 40
+                pb = ptr32(uint(tab) + uint(x2 << 1))
+                r = 0
+                while r < x3:
+                    y = pb[r]
+                    pd[r + r] = y & 0xFFFF
+                    pd[r + r + 1] = y >> 16
+                    r += 1
+            else:
+                y = pb[x * 16 + pb[0] + 1] - 8
+                z = 0 - ((y >> 8) & 1)
+                y = (y ^ z) - z
+                r = 60
+                while r < 90:
+                    pd[r] = 0
+                    r += 1
+                x3 = 0
+                while x3 < 9:
+                    x2 = 0 - ((((x3 ^ y) - 1) >> 8) & 1)
+                    pb = ptr32(uint(tab) + uint((x * 540 + x3 * 60) << 1))
+                    r = 0
+                    while r < 30:
+                        pd[r + 60] = pd[r + 60] | (pb[r] & x2)
+                        pd[r + 61] = pd[r + 61] | (pb[r + 1] & x2)
+                        pd[r + 62] = pd[r + 62] | (pb[r + 2] & x2)
+                        r += 3
+                    x3 += 1
+                r = 0
+                while r < 30:
+                    y = pd[r + 60]
+                    pd[r + r] = y & 0xFFFF
+                    pd[r + r + 1] = y >> 16
+                    r += 1
+            if op == 12 or z != 0:
+                # negate (mask z): swap the first two coordinates, third = 64p - third, carried
+                r = 0
+                while r < 20:
+                    x = (pd[r] ^ pd[r + 20]) & z
+                    pd[r] = pd[r] ^ x
+                    pd[r + 20] = pd[r + 20] ^ x
+                    r += 1
+                v = 15168 - pd[40]
+                t0 = v & 0x1FFF
+                v = (v >> 13) + 16382 - pd[41]
+                t1 = v & 0x1FFF
+                v = (v >> 13) + 16382 - pd[42]
+                t2 = v & 0x1FFF
+                r = 43
+                while r < 60:
+                    v = (v >> 13) + 16382 - pd[r]
+                    x = pd[r]
+                    pd[r] = x ^ ((x ^ (v & 0x1FFF)) & z)
+                    r += 1
+                v = (v >> 13) * 608 + t0
+                t0 = v & 0x1FFF
+                v = (v >> 13) + t1
+                t1 = v & 0x1FFF
+                t2 = t2 + (v >> 13)
+                pd[40] = pd[40] ^ ((pd[40] ^ t0) & z)
+                pd[41] = pd[41] ^ ((pd[41] ^ t1) & z)
+                pd[42] = pd[42] ^ ((pd[42] ^ t2) & z)
 
         else:
             # ladder step input: slots d..d+3 = x2 + z2, x2 - z2, x3 + z3, x3 - z3 of slots a..a+3
@@ -1661,63 +1748,17 @@ def _put(tab: ptr16, off: int, w: ptr32, s: int, n: int):
 
 
 @micropython.viper
-def _select_niels(w: ptr32, q: int, tab: ptr16, t: int, dig: int):
-    """Slots q..q+2 = dig * T_t (dig in -8..8) from table t's affine entries 0..8 (y-x, y+x,
-    2dxy), reading all nine entries; a negative dig swaps y-x/y+x and negates 2dxy. All masked
-    (dig is secret); slots q+3 and q+4 are scratch."""
-    neg = (dig >> 8) & 1
-    ad = dig - (dig + dig) * neg
-    pq = ptr32(uint(w) + uint(q * 80))
-    # the table's halfword limbs are read in pairs, as 32-bit words (all targets are
-    # little-endian; entries start at even halfword offsets), into 30 words at slot q+3..
-    k = 60
-    while k < 90:
-        pq[k] = 0
-        k += 1
-    e = 0
-    while e < 9:
-        mask = 0 - ((((e ^ ad) - 1) >> 8) & 1)
-        pt = ptr32(uint(tab) + uint((t * 540 + e * 60) << 1))
-        k = 0
-        while k < 30:
-            pq[k + 60] = pq[k + 60] | (pt[k] & mask)
-            pq[k + 61] = pq[k + 61] | (pt[k + 1] & mask)
-            pq[k + 62] = pq[k + 62] | (pt[k + 2] & mask)
-            k += 3
-        e += 1
-    k = 0
-    while k < 30:
-        x = pq[k + 60]
-        pq[k + k] = x & 0xFFFF
-        pq[k + k + 1] = x >> 16
-        k += 1
-    mask = 0 - neg
-    k = 0
-    while k < 20:
-        x = (pq[k] ^ pq[k + 20]) & mask
-        pq[k] = pq[k] ^ x
-        pq[k + 20] = pq[k + 20] ^ x
-        k += 1
-    # -2dxy = 64p - 2dxy, carried, into slot q+3; then masked copy over slot q+2
+def _recode(w: ptr32, o: int, s: ptr8):
+    """w[o:o+64] = the signed radix-16 digits (-8..7, the top one 0..8) of the 32-byte scalar
+    s < 2**255, each stored as digit + 8 (no branch: s may be secret)."""
     c = 0
-    k = 0
-    while k < 20:
-        kk = 16382
-        if k == 0:
-            kk = 15168
-        v = kk - pq[k + 40] + c
-        pq[k + 60] = v & 0x1FFF
-        c = v >> 13
-        k += 1
-    v = pq[60] + c * 608
-    pq[60] = v & 0x1FFF
-    v = pq[61] + (v >> 13)
-    pq[61] = v & 0x1FFF
-    pq[62] = pq[62] + (v >> 13)
-    k = 40
-    while k < 60:
-        pq[k] = pq[k] ^ ((pq[k] ^ pq[k + 20]) & mask)
-        k += 1
+    i = 0
+    while i < 63:
+        e = ((s[i >> 1] >> ((i & 1) << 2)) & 15) + c
+        c = (e + 8) >> 4
+        w[o + i] = e - (c << 4) + 8
+        i += 1
+    w[o + 63] = (s[31] >> 4) + c + 8  # top digit 0..8: no carry out for s < 2**255
 
 
 @micropython.viper
@@ -1800,13 +1841,12 @@ _ADDQ = [(SUB, _A, _PY, _PX), (MUL, _A, _A, _Q), (ADD, _B, _PY, _PX), (MUL, _B, 
          (MUL, _PZ, _F, _G), (MUL, _PT, _E, _H)]
 _P_ADD = _prog(_ADDQ)
 # P + Q for an affine Q = (y-x, y+x, 2dxy) in slots 24..26 (Z = 1: 2Z1 replaces Z1 * 2Z2)
-_P_MADD = _prog([(SUB, _A, _PY, _PX), (MUL, _A, _A, _Q), (ADD, _B, _PY, _PX),
-                 (MUL, _B, _B, _Q + 1), (MUL, _C, _PT, _Q + 2), (ADD, _D, _PZ, _PZ),
-                 (SUB, _E, _B, _A), (SUB, _F, _D, _C), (ADD, _G, _D, _C), (ADD, _H, _B, _A),
-                 (MUL, _PX, _E, _F), (MUL, _PY, _G, _H), (MUL, _PZ, _F, _G), (MUL, _PT, _E, _H)])
-_P_DBL4 = _prog(_dbl(False) * 3 + _dbl(True))  # T is only read by the addition that follows
-_P_IDENTITY = _prog([(COPY, _PX, _KZERO), (COPY, _PY, _KONE), (COPY, _PZ, _KONE),
-                     (COPY, _PT, _KZERO)])
+_MADDQ = [(SUB, _A, _PY, _PX), (MUL, _A, _A, _Q), (ADD, _B, _PY, _PX),
+          (MUL, _B, _B, _Q + 1), (MUL, _C, _PT, _Q + 2), (ADD, _D, _PZ, _PZ),
+          (SUB, _E, _B, _A), (SUB, _F, _D, _C), (ADD, _G, _D, _C), (ADD, _H, _B, _A),
+          (MUL, _PX, _E, _F), (MUL, _PY, _G, _H), (MUL, _PZ, _F, _G), (MUL, _PT, _E, _H)]
+_DBL4 = _dbl(False) * 3 + _dbl(True)  # T is only read by the addition that follows
+_P_DBL4 = _prog(_DBL4)
 _P_CACHED = _prog([(SUB, _CQ, _PY, _PX), (ADD, _CQ + 1, _PY, _PX), (MUL, _CQ + 2, _PT, _KD2),
                    (ADD, _CQ + 3, _PZ, _PZ)])
 _P_CACHED_ID = _prog([(COPY, _CQ, _KONE), (COPY, _CQ + 1, _KONE), (COPY, _CQ + 2, _KZERO),
@@ -1833,10 +1873,27 @@ _P_NIELS = _prog(_chain(_PZ, 18, "inv") + [
 # Montgomery u = (Z + Y) / (Z - Y) of P: the X25519 public key of the same scalar
 _P_TO_U = _prog([(SUB, 5, _PZ, _PY), (ADD, 6, _PZ, _PY)] + _chain(5, 18, "inv") +
                 [(MUL, 19, 6, 18)])
-# -Q for Q = (y-x, y+x, 2dxy[, 2z]) in slots 24..: swap the first two, negate the third
-_P_NEG_Q = _prog([(COPY, 52, _Q), (COPY, _Q, _Q + 1), (COPY, _Q + 1, 52),
-                  (SUB, _Q + 2, _KZERO, _Q + 2)])
 _P_NIELS_ID = _prog([(COPY, _CQ, _KONE), (COPY, _CQ + 1, _KONE), (COPY, _CQ + 2, _KZERO)])
+_P_ADD_CACHED = _prog(_ADDQ + [(SUB, _CQ, _PY, _PX), (ADD, _CQ + 1, _PY, _PX),
+                                (MUL, _CQ + 2, _PT, _KD2), (ADD, _CQ + 3, _PZ, _PZ)])
+_SV = 5  # Ed25519 loop state: u, then the digits (+ 8) of s (64) and k (64), in slots 5..11
+
+
+def _loop_prog(first, body, tail):
+    """first; then body with u = n..1 (digit u - 1), 4 doublings before each but the first."""
+    j = len(first)  # the jump over the doublings
+    d = j + 1
+    b = d + len(_DBL4)
+    return _prog(first + [(LOOP, 1, b, _SV)] + _DBL4 + body + [(LOOP, 0, d, _SV)] + tail)
+
+
+_IDENTITY = [(COPY, _PX, _KZERO), (COPY, _PY, _KONE), (COPY, _PZ, _KONE), (COPY, _PT, _KZERO)]
+# signing: P = sum over t of d_(16t+u-1) T_t, u = 16..1
+_P_BASE = _loop_prog(_IDENTITY, [(SELN, _Q, 0, _SV)] + _MADDQ + [(SELN, _Q, 1, _SV)] + _MADDQ +
+                     [(SELN, _Q, 2, _SV)] + _MADDQ + [(SELN, _Q, 3, _SV)] + _MADDQ, [])
+# verify: P = sum of d_(u-1) B + e_(u-1) (-A), u = 64..1, then affine x, y in _DX, _DY
+_P_STRAUS = _loop_prog(_IDENTITY, [(SEL, _Q, 0, _SV)] + _MADDQ + [(SEL, _Q, 1, _SV)] + _ADDQ,
+                       _chain(_PZ, 18, "inv") + [(MUL, _DX, _PX, 18), (MUL, _DY, _PY, 18)])
 _P_SAVE = _prog([(COPY, 52 + i, _PX + i) for i in range(4)])
 _P_RESTORE = _prog([(COPY, _PX + i, 52 + i) for i in range(4)])
 _P_Q_FROM_CQ = _prog([(COPY, _Q + i, _CQ + i) for i in range(4)])
@@ -1867,28 +1924,28 @@ _BY = 46316835694926478169428394003475163141307993866256225615783033603165251855
 
 
 def _run_p(prog):
-    _run(_w, 0, prog, len(prog))
+    _run(_w, 0, prog, len(prog), _tabs)
 
 
-def _fill_table(tab):
-    """tab = cached 0*P .. 8*P for the point P in slots 20..23 (P is overwritten)."""
+def _fill_table():
+    """_tabs[_ATAB:] = cached 0*P .. 8*P for the point P in slots 20..23 (P is overwritten)."""
     w = _w
+    tab = _tabs
     _run_p(_P_CACHED_ID)
-    _put(tab, 0, w, _CQ, 80)
+    _put(tab, _ATAB, w, _CQ, 80)
     _run_p(_P_CACHED)
-    _put(tab, 80, w, _CQ, 80)
-    _get(w, _Q, tab, 80, 80)
+    _put(tab, _ATAB + 80, w, _CQ, 80)
+    _get(w, _Q, tab, _ATAB + 80, 80)
     for j in range(2, 9):
-        _run_p(_P_ADD)
-        _run_p(_P_CACHED)
-        _put(tab, 80 * j, w, _CQ, 80)
+        _run_p(_P_ADD_CACHED)
+        _put(tab, _ATAB + 80 * j, w, _CQ, 80)
 
 
 _niels_ready = False
 
 
 def _niels_tables():
-    """_ntab (once): entries 0..8 of T_t = 2**(64t) B, affine, for t = 0..3."""
+    """_tabs[0:_ATAB] (once): entries 0..8 of T_t = 2**(64t) B, affine, for t = 0..3."""
     global _niels_ready
     if not _niels_ready:
         _set(_DX, _BX)
@@ -1899,30 +1956,16 @@ def _niels_tables():
             _run_p(_P_CACHED)
             _run_p(_P_Q_FROM_CQ)
             _run_p(_P_NIELS_ID)
-            _put(_ntab, t * 540, _w, _CQ, 60)
+            _put(_tabs, t * 540, _w, _CQ, 60)
             for e in range(1, 9):
                 if e > 1:
                     _run_p(_P_ADD)
                 _run_p(_P_NIELS)
-                _put(_ntab, t * 540 + e * 60, _w, _CQ, 60)
+                _put(_tabs, t * 540 + e * 60, _w, _CQ, 60)
             _run_p(_P_RESTORE)
             for _ in range(16):
                 _run_p(_P_DBL4)
         _niels_ready = True
-    return _ntab
-
-
-def _recode(s):
-    """Signed radix-16 digits (-8..7, the top one 0..8) of the 32-byte scalar s < 2**255, each
-    stored as digit + 8."""
-    out = bytearray(64)
-    carry = 0
-    for i in range(63):
-        e = ((s[i >> 1] >> ((i & 1) << 2)) & 15) + carry
-        carry = (e + 8) >> 4
-        out[i] = e - (carry << 4) + 8
-    out[63] = (s[31] >> 4) + carry + 8  # top digit 0..8: no carry out for s < 2**255
-    return out
 
 
 # ----------------------------------------------------------------------------------- X25519
@@ -1957,23 +2000,14 @@ def _encode(out):
 def _base_mult(s):
     """P (slots 20..23) = s*B for a 32-byte little-endian scalar s < 2**255 (secret): signed
     radix-16 digits d_i, s*B = sum over m of 16**m * sum over t of d_(16t+m) T_t, so 60
-    doublings and 64 mixed additions; the table reads are masked."""
+    doublings and 64 mixed additions (_P_BASE, one _run call); the table reads are masked."""
     if s[31] > 127:
         raise ValueError("scalar >= 2**255")
     w = _w
-    tab = _niels_tables()
-    dig = _recode(s)
-    _run_p(_P_IDENTITY)
-    m = 15
-    while m >= 0:
-        if m != 15:
-            _run_p(_P_DBL4)
-        for t in range(4):
-            _select_niels(w, _Q, tab, t, dig[16 * t + m] - 8)
-            _run_p(_P_MADD)
-        m -= 1
-    for i in range(64):
-        dig[i] = 0
+    _niels_tables()
+    _recode(w, _SV * NLIMBS + 2, s)
+    w[_SV * NLIMBS] = 16
+    _run_p(_P_BASE)
 
 
 def base_mult_encoded(s):
@@ -2029,36 +2063,21 @@ def _decode(b, negate):
 def double_mult_encoded_eq(s, k, a_enc, r_enc):
     """encode(s*B - k*A) == r_enc for public 32-byte scalars s, k < 2**255 and the point
     encoding a_enc (Straus: one run of 252 doublings; signed radix-16 digits of both scalars;
-    B's multiples are the affine signing table T_0, -A's are built here). Variable-time: every
-    input is public."""
+    B's multiples are the affine signing table T_0, -A's are built here; _P_STRAUS, one _run
+    call). Variable-time: every input is public."""
     w = _w
-    ntab = _niels_tables()
+    _niels_tables()
     if not _decode(a_enc, True):
         return False
-    _fill_table(_atab)
-    ds = _recode(s)
-    dk = _recode(k)
-    _run_p(_P_IDENTITY)
-    i = 63
-    while i >= 0:
-        if i != 63:
-            _run_p(_P_DBL4)
-        d = ds[i] - 8
-        if d < 0:
-            _get(w, _Q, ntab, -60 * d, 60)
-            _run_p(_P_NEG_Q)
-        else:
-            _get(w, _Q, ntab, 60 * d, 60)
-        _run_p(_P_MADD)
-        d = dk[i] - 8
-        if d < 0:
-            _get(w, _Q, _atab, -80 * d, 80)
-            _run_p(_P_NEG_Q)
-        else:
-            _get(w, _Q, _atab, 80 * d, 80)
-        _run_p(_P_ADD)
-        i -= 1
-    _encode(_b1)
+    _fill_table()
+    o = _SV * NLIMBS
+    _recode(w, o + 2, s)
+    _recode(w, o + 66, k)
+    w[o] = 64
+    _run_p(_P_STRAUS)
+    _pack(w, _DY, _b1)
+    _pack(w, _DX, _b2)
+    _b1[31] |= (_b2[0] & 1) << 7
     return _b1 == r_enc
 
 
