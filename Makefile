@@ -89,4 +89,4 @@ fuzz: $(VENV)/.stamp
 	FUZZ_SECONDS=$(FUZZ_SECONDS) $(PY) tests/fuzz/run.py $(TARGETS)
 
 clean:
-	rm -rf $(VENV) tests/interop/node_modules
+	rm -rf $(VENV) peers/js/node_modules

@@ -12,6 +12,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 PEERS = os.path.join(HERE, "peers")
 INTEROP = os.path.join(ROOT, "tests", "interop")
+JS_DIR = os.path.join(ROOT, "peers", "js")    # the js-libp2p install (npm ci by `make setup`)
 PY = os.path.join(ROOT, ".venv", "bin", "python")
 MICROPYTHON = os.path.join(ROOT, ".venv", "bin", "micropython")
 PY_LIBP2P = os.path.join(INTEROP, ".venv-py", "bin", "python")
@@ -27,7 +28,7 @@ STOP_GRACE_S = 5
 
 def available(impl):
     if impl == "js":
-        return os.path.isdir(os.path.join(INTEROP, "node_modules", "libp2p"))
+        return os.path.isdir(os.path.join(JS_DIR, "node_modules", "libp2p"))
     if impl == "py":
         return os.path.exists(PY_LIBP2P)
     if impl == "micropython":

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url'
 import { createRequire } from 'node:module'
 
 const HERE = dirname(fileURLToPath(import.meta.url))
-const require = createRequire(join(HERE, '..', 'tests', 'interop', 'package.json'))
+const require = createRequire(join(HERE, '..', 'peers', 'js', 'package.json'))
 const { loadMicroPython } = await import(require.resolve('@micropython/micropython-webassembly-pyscript'))
 
 const [dir, ...modules] = process.argv.slice(2)

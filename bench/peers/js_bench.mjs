@@ -1,4 +1,4 @@
-// js-libp2p bench peer (the js-libp2p 3.3.11 install of tests/interop/node_modules). Same arguments
+// js-libp2p bench peer (the js-libp2p 3.3.11 install of peers/js/node_modules). Same arguments
 // and JSON output as mp_bench.py and py_bench.py:
 //
 //   node js_bench.mjs serve [LISTEN_MA]     listen (echo + sink served), print {"event":"listening",...},
@@ -11,26 +11,17 @@
 // The node is minimal (tcp, noise, yamux, identify): no gossipsub, ping or DHT, so the figures are
 // js's connection path alone. Loopback is allow-listed: js otherwise refuses more than 5 inbound
 // connections per second per host, silently.
-import '../../tests/interop/polyfill.mjs'
-import { readFileSync } from 'node:fs'
+import '../../peers/js/polyfill.mjs'
+// ESM resolves bare names from this file's folder upwards; the install lives in peers/js, whose
+// loader imports each package's entry file by path (its own dependencies then resolve from there).
+import { load } from '../../peers/js/load.mjs'
 
-const NM = new URL('../../tests/interop/node_modules/', import.meta.url)
-// ESM resolves bare names from this file's folder upwards; the install lives in tests/interop, so
-// import each package's entry file by path (its own dependencies then resolve from there).
-async function pkg (name, sub = '.') {
-  const dir = new URL(name + '/', NM)
-  const meta = JSON.parse(readFileSync(new URL('package.json', dir), 'utf8'))
-  const e = meta.exports[sub]
-  const file = typeof e === 'string' ? e : (e.import ?? e.default)
-  return import(new URL(file, dir).href)
-}
-
-const { createLibp2p } = await pkg('libp2p')
-const { noise } = await pkg('@chainsafe/libp2p-noise')
-const { yamux } = await pkg('@chainsafe/libp2p-yamux')
-const { tcp } = await pkg('@libp2p/tcp')
-const { identify } = await pkg('@libp2p/identify')
-const { multiaddr } = await pkg('@multiformats/multiaddr')
+const { createLibp2p } = await load('libp2p')
+const { noise } = await load('@chainsafe/libp2p-noise')
+const { yamux } = await load('@chainsafe/libp2p-yamux')
+const { tcp } = await load('@libp2p/tcp')
+const { identify } = await load('@libp2p/identify')
+const { multiaddr } = await load('@multiformats/multiaddr')
 
 const SINK = '/microp2p/bench/sink/1.0.0'
 const ECHO = '/microp2p/echo/1.0.0'

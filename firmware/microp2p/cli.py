@@ -481,7 +481,7 @@ class Runner:
             raise ValueError("echo mismatch: sent %d got %d" % (size, got))
         return True
 
-    # ---- Kademlia ("Reach" in ARCHITECTURE.md); a failed query answers found=false / empty --
+    # ---- Kademlia ("Reach" in docs/architecture.md); a failed query answers found=false / empty --
     def _need_dht(self):
         if self.dht is None:
             raise ValueError("no DHT: start the node with --dht client|server")

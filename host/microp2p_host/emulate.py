@@ -23,7 +23,8 @@ from microp2p.identity.peerid import PeerId
 
 ROOT = Path(__file__).resolve().parents[2]
 FIRMWARE = ROOT / "firmware"
-JS_PEER = ROOT / "tests" / "interop" / "js_peer.mjs"
+JS_DIR = ROOT / "peers" / "js"   # the js-libp2p peer (--js-subscriber) and its npm install (`make setup`)
+JS_PEER = JS_DIR / "js_peer.mjs"
 READINGS_TOPIC = "sensors/readings"
 COMMANDS_TOPIC = "sensors/commands"
 DEFAULT_BAUD = 115200
@@ -678,6 +679,8 @@ def run(args):
     from microp2p_host.keyfile import CliError
     if args.tcp < 0 or args.serial < 0 or args.tcp + args.serial == 0:
         raise CliError("emulate needs at least one device")
+    if args.js_subscriber and not (JS_DIR / "node_modules" / "libp2p").is_dir():
+        raise CliError("--js-subscriber needs js-libp2p in %s: run `make setup` (npm ci there)" % JS_DIR)
     if args.keep:
         os.makedirs(args.keep, exist_ok=True)
     live = sys.stderr.isatty()

@@ -39,7 +39,8 @@ class GatewayDHT:
 
     def device_addrs(self, pid):
         """FIND_NODE for a connected allow-listed device: its circuit address through us
-        (ARCHITECTURE.md: <gateway addr>/p2p/GW/p2p-circuit/p2p/DEV), when we serve relay hops."""
+        (docs/architecture.md: <gateway addr>/p2p/GW/p2p-circuit/p2p/DEV), when we serve relay
+        hops."""
         gw = self.gw
         if not getattr(gw.config, "relay_hop", False):
             return []

@@ -1,6 +1,6 @@
 # End to end with real processes: MicroPython unix-port devices (sensor_node) on TCP and on
 # emulated serial lines (ptys + a relay that paces the baud rate and injects faults) -> the
-# gateway (`microp2p gateway`, its own process) -> a js-libp2p subscriber (tests/interop/js_peer.mjs).
+# gateway (`microp2p gateway`, its own process) -> a js-libp2p subscriber (peers/js/js_peer.mjs).
 # Every wait is bounded; each test runs under an overall asyncio timeout.
 import asyncio
 import os

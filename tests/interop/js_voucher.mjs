@@ -4,14 +4,18 @@
 //
 //   node js_voucher.mjs seal RELAY_SEED_HEX64 PEER_SEED_HEX64 EXPIRATION  -> {"voucher": HEX, ...}
 //   node js_voucher.mjs open VOUCHER_HEX                                    -> {"relay","peer","expiration"}
-import './polyfill.mjs'
-import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
-import { peerIdFromPrivateKey, peerIdFromMultihash } from '@libp2p/peer-id'
-import { RecordEnvelope } from '@libp2p/peer-record'
-import * as Digest from 'multiformats/hashes/digest'
+//
+// js-libp2p is the install in peers/js (`make setup`), loaded through peers/js/load.mjs.
+import '../../peers/js/polyfill.mjs'
+import { load } from '../../peers/js/load.mjs'
 
-const voucherModule = new URL('./node_modules/@libp2p/circuit-relay-v2/dist/src/server/reservation-voucher.js', import.meta.url)
-const pbModule = new URL('./node_modules/@libp2p/circuit-relay-v2/dist/src/pb/index.js', import.meta.url)
+const { generateKeyPairFromSeed } = await load('@libp2p/crypto', './keys')
+const { peerIdFromPrivateKey, peerIdFromMultihash } = await load('@libp2p/peer-id')
+const { RecordEnvelope } = await load('@libp2p/peer-record')
+const Digest = await load('multiformats', './hashes/digest')
+const NM = new URL('../../peers/js/node_modules/', import.meta.url)
+const voucherModule = new URL('@libp2p/circuit-relay-v2/dist/src/server/reservation-voucher.js', NM)
+const pbModule = new URL('@libp2p/circuit-relay-v2/dist/src/pb/index.js', NM)
 const { ReservationVoucherRecord } = await import(voucherModule)
 const { ReservationVoucher } = await import(pbModule)
 

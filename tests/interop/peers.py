@@ -1,7 +1,8 @@
 """Launch and drive real libp2p peers (js-libp2p, py-libp2p, go-libp2p, rust-libp2p, microp2p on
 CPython and on MicroPython) from pytest on CPython.
 
-Every peer kind speaks the `microp2p node` command-line contract (ARCHITECTURE.md, "Command line"):
+Every peer kind speaks the `microp2p node` command-line contract (docs/architecture.md,
+"Command line"):
 JSON lines on stdout (events: "started" first, then "connection:open", "identify", "ping",
 "gossip:message", "echo", "error", ...), JSON commands on stdin, stderr for logs.
 
@@ -26,7 +27,8 @@ from pathlib import Path
 INTEROP_DIR = Path(__file__).resolve().parent
 ROOT = INTEROP_DIR.parents[1]
 FIRMWARE_DIR = ROOT / "firmware"
-JS_PEER = INTEROP_DIR / "js_peer.mjs"
+JS_DIR = ROOT / "peers" / "js"   # js_peer.mjs and its npm install (shared with `microp2p emulate`)
+JS_PEER = JS_DIR / "js_peer.mjs"
 PY_PEER = INTEROP_DIR / "py_peer.py"
 PY_PEER_PYTHON = INTEROP_DIR / ".venv-py" / "bin" / "python"
 MICROP2P_CLI = ROOT / ".venv" / "bin" / "microp2p"
@@ -61,7 +63,8 @@ def require_installed(kind):
     """Assert (never skip: a missing install is a broken setup, and CI must say so) that the peer
     kind was installed by `make setup`."""
     if kind == "js":
-        assert (INTEROP_DIR / "node_modules" / "libp2p").is_dir(), "js-libp2p missing: run `make setup`"
+        assert (JS_DIR / "node_modules" / "libp2p").is_dir(), \
+            "js-libp2p missing: run `make setup` (npm ci in peers/js)"
     elif kind == "py":
         assert PY_PEER_PYTHON.exists(), "py-libp2p venv missing: run `make setup`"
     elif kind == "go":

@@ -1,6 +1,6 @@
 """A real py-libp2p (0.8.1) peer for microp2p's interop tests, run from tests/interop/.venv-py.
 
-It follows the `microp2p node` command-line contract (ARCHITECTURE.md, "Command line"):
+It follows the `microp2p node` command-line contract (docs/architecture.md, "Command line"):
 
     python py_peer.py --listen MA [--seed HEX64] [--dial MA]... [--sub TOPIC]... [--pub TOPIC:MSG]...
                       [--pub-wait-ms N] [--gossip-protocols P1,P2] [--no-spam-protection]

@@ -1,7 +1,7 @@
 # Kademlia DHT interop: microp2p (CPython and the MicroPython unix port) against real
 # js-libp2p (@libp2p/kad-dht 16.4.5), py-libp2p (KadDHT), go-libp2p-kad-dht 0.42 and rust-libp2p
 # kad 0.48 peers, both roles, over the node CLI
-# contract's DHT commands (ARCHITECTURE.md, "Reach"):
+# contract's DHT commands (docs/architecture.md, "Reach"):
 #   - microp2p as a client in a small network of their servers: finds a peer two hops away,
 #     provides (their peers find it) and finds their providers; it never lists the protocol;
 #   - microp2p as a server queried by their clients and servers: it is listed in identify, their

@@ -17,7 +17,9 @@ import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { dirname, join, relative, resolve, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Worker, isMainThread, workerData } from 'node:worker_threads'
-import { loadMicroPython } from '@micropython/micropython-webassembly-pyscript'
+import { load } from '../../peers/js/load.mjs' // the npm install lives in peers/js (`make setup`)
+
+const { loadMicroPython } = await load('@micropython/micropython-webassembly-pyscript')
 
 const HERE = dirname(fileURLToPath(import.meta.url))
 const ROOT = resolve(HERE, '..', '..')

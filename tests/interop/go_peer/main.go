@@ -1,5 +1,5 @@
 // A real go-libp2p peer for microp2p's interop tests. It speaks the same JSON-lines control contract
-// as js_peer.mjs and py_peer.py (ARCHITECTURE.md, "Command line"), so a test runs one scenario
+// as js_peer.mjs and py_peer.py (docs/architecture.md, "Command line"), so a test runs one scenario
 // against any peer kind:
 //
 //	go_peer --listen MA [--seed HEX64] [--dial MA]... [--sub TOPIC]... [--pub TOPIC:MSG]...

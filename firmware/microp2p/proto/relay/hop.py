@@ -2,7 +2,7 @@
 # circuits are admitted and with what limit; the bookkeeping of open circuits. Time is passed in
 # (unix seconds for reservations, whose expiry is wall time on the wire; ms for circuits).
 #
-# Policy (ARCHITECTURE.md "Reach"): circuits between peers the relay does not know carry the
+# Policy (docs/architecture.md "Reach"): circuits between peers the relay does not know carry the
 # default limit (duration, bytes per direction); circuits to its allow-listed peers (a gateway's
 # devices) carry NO limit field: js and go treat any limited connection as unfit for gossipsub
 # and kad. RESERVE and CONNECT arriving over a relayed connection are refused (the spec's

@@ -1,5 +1,5 @@
 //! A real rust-libp2p peer for microp2p's interop tests. It speaks the same JSON-lines control
-//! contract as js_peer.mjs, py_peer.py and go_peer (ARCHITECTURE.md, "Command line"):
+//! contract as js_peer.mjs, py_peer.py and go_peer (docs/architecture.md, "Command line"):
 //!
 //!   microp2p-rust-peer --listen MA [--seed HEX64] [--dial MA]... [--sub TOPIC]... [--pub TOPIC:MSG]...
 //!       [--dht client|server] [--dht-server] [--dht-protocol ID] [--kad-max-packet N]

@@ -1,5 +1,7 @@
-// A real js-libp2p peer for microp2p's interop tests. It follows the `microp2p node` command-line
-// contract (ARCHITECTURE.md, "Command line") so a test can run one scenario against any peer kind:
+// A real js-libp2p peer for microp2p's interop tests and `microp2p emulate --js-subscriber` (its
+// npm install is this folder's: `make setup` runs npm ci here). It follows the `microp2p node`
+// command-line contract (docs/architecture.md, "Command line") so a test can run one scenario
+// against any peer kind:
 //
 //   node js_peer.mjs --listen MA [--seed HEX64] [--dial MA]... [--sub TOPIC]... [--pub TOPIC:MSG]...
 //                    [--dht client|server] [--dht-protocol ID] [--dht-server]  (= --dht server)
@@ -470,7 +472,8 @@ const commands = {
   async stop () {
     await shutdown(0)
   },
-  // Kademlia ("Reach" in ARCHITECTURE.md): the same commands and answers as `microp2p node --dht`.
+  // Kademlia ("Reach" in docs/architecture.md): the same commands and answers as
+  // `microp2p node --dht`.
   async find_peer (cmd) {
     const dht = needDht()
     let addrs = null
