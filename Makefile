@@ -13,7 +13,7 @@ MPY := $(VENV)/bin/micropython
 # Heap for the MicroPython unit-test run: the core must fit a device-sized heap.
 MP_HEAP ?= 2M
 
-.PHONY: setup mosquitto-setup bench-mqtt bench-device test test-cpython test-micropython test-wasm test-interop interop-matrix demo bench bench-gossip fuzz clean
+.PHONY: setup mosquitto-setup bench-mqtt bench-device test test-cpython test-micropython test-wasm test-interop interop-matrix demo bench bench-gossip bench-soak fuzz clean
 
 setup: $(VENV)/.stamp interop-setup mosquitto-setup
 
@@ -81,6 +81,13 @@ bench-gossip: setup
 # MQTT bridge: readings/s gossip -> gateway -> Mosquitto, added latency vs straight to Mosquitto.
 bench-mqtt: setup
 	$(PY) bench/mqtt.py
+
+# Soak, churn and attack under load (bench/soak.py): 200 MicroPython devices x 1 reading/s x 10 min
+# through one gateway with reboots and link drops, then issue 11's attacks against its public port
+# while 20 devices publish. Long (about 15 min), so not part of `make bench`; SOAK_ARGS=--quick is
+# a 2-minute smoke run, SOAK_ARGS="--devices 50 --minutes 2" anything between.
+bench-soak: setup
+	$(PY) bench/soak.py $(SOAK_ARGS)
 
 # Coverage-guided fuzzing (atheris) of every parser and machine, FUZZ_SECONDS per target (default
 # 60); crashes land in tests/fuzz/corpus/<target>/ and `make test` replays them on every runtime.
