@@ -6,6 +6,16 @@ from microp2p.conn import yamux
 from microp2p.io.resources import Limits
 
 AGENT = "microp2p/0.1.0"
+HEAP_SHARE_PER_CONN = 4   # on MicroPython: one connection's unread input <= heap / this
+
+
+def heap_bytes():
+    """The MicroPython heap's size, or None on CPython (whose memory is not one fixed heap)."""
+    import gc
+    try:
+        return gc.mem_free() + gc.mem_alloc()
+    except AttributeError:
+        return None
 
 
 class Profile:
@@ -26,6 +36,21 @@ class Profile:
         self.tick_ms = 1000                 # keepalive / timers granularity
         self.yamux = yamux.Config()
         self.agent = AGENT
+        heap = heap_bytes()
+        if heap:
+            # A MicroPython node in this profile (e.g. the unix port's default 2 MiB heap) must
+            # stop reading before its unread input can fill the heap: a 4 MiB budget on a 2 MiB
+            # heap ends in MemoryError, not backpressure.
+            cap = heap // HEAP_SHARE_PER_CONN
+            if cap < self.unconsumed_cap:
+                self.unconsumed_cap = cap
+            lim = self.limits
+            if cap < lim.max_memory_per_conn:
+                lim.max_memory_per_conn = cap
+            if heap // 2 < lim.max_memory_per_peer:
+                lim.max_memory_per_peer = heap // 2
+            if heap // 2 < lim.max_memory:
+                lim.max_memory = heap // 2
 
     @classmethod
     def device(cls):
