@@ -484,6 +484,10 @@ class Gateway:
     async def start(self):
         node = self.node
         self.pubsub = pubsub_driver.attach(node, on_message=self._on_message)
+        for pid in self.config.allow:
+            # devices are leaves (a mesh of 1-2, no gossip): every message of their topics is
+            # pushed to each of them, or a command would reach only the gateway's mesh (D of them)
+            self.pubsub.set_direct(PeerId.from_string(pid))
         for t in self.config.topics:
             self.pubsub.subscribe(t)
         if self.config.mqtt is not None:

@@ -302,3 +302,52 @@ def test_unsubscribe_prunes_mesh_peers():
     p.pump()
     assert p.ids[0] not in full.mesh_peers(T)
     assert p.ids[0] not in full.topic_peers(T)
+
+
+class Hub(Pair):
+    """A full router (index 0, a gateway) with n leaves and one outside full router (last)."""
+
+    def __init__(self, n_leaves, direct):
+        self.now = 0
+        self.drop = None
+        self.proto = R.MESHSUB_V12
+        sk, pid = ident(90)
+        self.routers = [GossipSub(pid, sk, GossipSubConfig(scoring=False), 0)]
+        self.ids = [pid]
+        for i in range(n_leaves):
+            sk, pid = ident(100 + i)
+            self.routers.append(LeafSub(pid, sk, LeafConfig(), 0))
+            self.ids.append(pid)
+            if direct:
+                self.routers[0].set_direct(pid)
+        sk, pid = ident(91)
+        self.routers.append(GossipSub(pid, sk, GossipSubConfig(scoring=False), 0))
+        self.ids.append(pid)
+        self.events = [[] for _ in self.routers]
+        for j in range(1, len(self.routers)):
+            self.connect(0, j)
+        for r in self.routers:
+            r.subscribe(T)
+        self.pump()
+        self.advance(3000)
+
+
+def _hub_delivery(direct):
+    h = Hub(16, direct)
+    out = len(h.routers) - 1
+    h.routers[out].publish(T, b"command to every device", h.now)
+    h.pump()
+    h.advance(2000)
+    got = [len(h.got(i)) for i in range(1, out)]
+    sent = sum(1 for i in range(1, out) if h.routers[0].peers[h.ids[i]].msgs_sent)
+    return got, len(h.routers[0].mesh_peers(T)), sent
+
+
+def test_hub_pushes_every_message_to_its_direct_leaves():
+    # 16 leaves > Dhi: the hub's mesh cannot hold them all, and leaves take no gossip, so without
+    # direct forwarding some leaves never see a message that reached the hub
+    got, mesh, _ = _hub_delivery(False)
+    assert mesh <= GossipSubConfig().Dhi and got.count(0) >= 1, (mesh, got)
+    got, mesh, sent = _hub_delivery(True)
+    assert got == [1] * 16, got          # each leaf exactly once
+    assert sent == 16

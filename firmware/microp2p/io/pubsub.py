@@ -75,6 +75,14 @@ class PubSub:
         r = self.router
         return r.mesh_peers(topic) if hasattr(r, "mesh_peers") else set()
 
+    def set_direct(self, peer_id, on=True):
+        """Forward every message of the topics peer_id subscribes to straight to it, whether or
+        not it is in our mesh (a gateway does this for its leaf devices, which take no gossip).
+        Routers without a mesh (floodsub, the leaf) already send to every subscriber: a no-op."""
+        r = self.router
+        if hasattr(r, "set_direct"):
+            r.set_direct(peer_id, on)
+
     def stats(self):
         """Router counters (messages, duplicates, rejects, drops, ...) plus the driver's drops."""
         s = dict(self.router.stats)

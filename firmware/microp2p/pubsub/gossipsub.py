@@ -143,6 +143,17 @@ class GossipSub(Router):
         self._scores = None  # per-heartbeat score cache
         # ids are translatable only when they are the default from+seqno of signed messages
         self._xlate = self.signing and c.msg_id_fn is None
+        # peers that get every message of the topics they subscribe to, in the mesh or not (a
+        # gateway's leaf devices: they keep a mesh of 1-2 and take no gossip, so a message that
+        # reaches the gateway must be pushed to each of them). Bounded by the caller's allow list.
+        self.direct = set()
+
+    def set_direct(self, peer_id, on=True):
+        """Mark (or unmark) a peer to which every message of its topics is forwarded."""
+        if on:
+            self.direct.add(peer_id)
+        else:
+            self.direct.discard(peer_id)
 
     # --- scores --------------------------------------------------------------------------
     def peer_score(self, p):
@@ -397,9 +408,17 @@ class GossipSub(Router):
         members = self.topics.get(topic)
         if members:
             pt = self.publish_threshold
+            direct = self.direct
             for p in members:
                 q = peers[p]
-                if q.proto == R.FLOODSUB and p != src and q.bytes != origin and self.peer_score(p) >= pt:
+                if p == src or q.bytes == origin:
+                    continue
+                if q.proto == R.FLOODSUB or (p in direct and not (mesh and p in mesh)):
+                    if self.peer_score(p) < pt:
+                        continue
+                    if mid in q.dont_send:
+                        q.suppressed += 1
+                        continue
                     if f is None:
                         f = R.message_frame(enc)
                     q.msgs_sent += 1
@@ -429,9 +448,10 @@ class GossipSub(Router):
             q = peers[p]
             q.msgs_sent += 1
             self._enqueue(q, f)
+        direct = self.direct
         for p in members:
             q = peers[p]
-            if q.proto == R.FLOODSUB and p not in targets and sc(p) >= pt:
+            if (q.proto == R.FLOODSUB or p in direct) and p not in targets and sc(p) >= pt:
                 q.msgs_sent += 1
                 self._enqueue(q, f)
 
