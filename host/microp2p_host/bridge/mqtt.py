@@ -334,6 +334,27 @@ def _quiet_logger():
     return lg
 
 
+def _client(config, url, identifier, will_topic, will_payload, origin, **extra):
+    """An aiomqtt MQTT 5 client for url with config's credentials and TLS, and a retained QoS 1
+    last will (will_payload on will_topic) tagged with our origin."""
+    import aiomqtt
+    from paho.mqtt.properties import Properties
+    from paho.mqtt.packettypes import PacketTypes
+    scheme, host, port = url
+    will_props = Properties(PacketTypes.WILLMESSAGE)
+    will_props.UserProperty = [(ORIGIN_PROPERTY, origin)]
+    tls = None
+    if scheme == "mqtts":
+        tls = aiomqtt.TLSParameters(ca_certs=config.ca_file, certfile=config.cert_file, keyfile=config.key_file)
+    client = aiomqtt.Client(
+        host, port, username=config.username, password=config.password, logger=_quiet_logger(),
+        identifier=identifier, protocol=aiomqtt.ProtocolVersion.V5, clean_start=True, keepalive=KEEPALIVE_S,
+        timeout=CONNECT_TIMEOUT_S, tls_params=tls, will=aiomqtt.Will(will_topic, will_payload, 1, True, will_props),
+        **extra)
+    client._client.disable_logger()   # paho's own lines: none (no cost per packet, nothing to leak)
+    return client
+
+
 class _WillSession:
     """One online device's own MQTT connection: its will is the device's retained offline status,
     and the device's statuses go out on it while it is up (so the broker never has an "online"
@@ -624,25 +645,8 @@ class MqttBridge:
                 self._start_session(pid)
 
     def _session_client(self, pid, will_payload):
-        import aiomqtt
-        from paho.mqtt.properties import Properties
-        from paho.mqtt.packettypes import PacketTypes
-        scheme, host, port = self.url
-        will_props = Properties(PacketTypes.WILLMESSAGE)
-        will_props.UserProperty = [(ORIGIN_PROPERTY, self._origin)]
-        tls = None
-        if scheme == "mqtts":
-            tls = aiomqtt.TLSParameters(ca_certs=self.config.ca_file, certfile=self.config.cert_file,
-                                        keyfile=self.config.key_file)
-        client = aiomqtt.Client(
-            host, port, username=self.config.username, password=self.config.password,
-            logger=_quiet_logger(), identifier="%s-%s" % (self._client_id(), pid[-16:]),
-            protocol=aiomqtt.ProtocolVersion.V5, clean_start=True, keepalive=KEEPALIVE_S,
-            timeout=CONNECT_TIMEOUT_S, tls_params=tls,
-            will=aiomqtt.Will(self._status_topic(pid), will_payload, 1, True, will_props),
-            max_queued_incoming_messages=1)
-        client._client.disable_logger()
-        return client
+        return _client(self.config, self.url, "%s-%s" % (self._client_id(), pid[-16:]), self._status_topic(pid),
+                       will_payload, self._origin, max_queued_incoming_messages=1)
 
     async def _close_sessions(self, timeout):
         """Clean exit: each will session publishes its device's offline status ("stopped") on
@@ -843,31 +847,16 @@ class MqttBridge:
         return self.config.client_id or ("microp2p-" + self.gw.peer_id[-16:])
 
     def _client_for(self, url):
-        import aiomqtt
-        from paho.mqtt.properties import Properties
         from paho.mqtt.packettypes import PacketTypes
-        scheme, host, port = url
         props = _PackedProperties(PacketTypes.PUBLISH)
         props.UserProperty = [(ORIGIN_PROPERTY, self._origin)]
         props.freeze()
         self._props = props
-        will_props = Properties(PacketTypes.WILLMESSAGE)
-        will_props.UserProperty = [(ORIGIN_PROPERTY, self._origin)]
-        tls = None
-        if scheme == "mqtts":
-            tls = aiomqtt.TLSParameters(ca_certs=self.config.ca_file, certfile=self.config.cert_file,
-                                        keyfile=self.config.key_file)
-        client = aiomqtt.Client(
-            host, port, username=self.config.username, password=self.config.password,
-            logger=_quiet_logger(), identifier=self._client_id(),
-            protocol=aiomqtt.ProtocolVersion.V5, clean_start=True, keepalive=KEEPALIVE_S,
-            timeout=CONNECT_TIMEOUT_S, tls_params=tls,
-            will=aiomqtt.Will(self.gw_status_topic, self._gateway_status("offline", "connection lost"), 1, True,
-                              will_props),
-            max_inflight_messages=INFLIGHT_MAX + STATUS_BATCH, max_queued_incoming_messages=INCOMING_MAX)
+        client = _client(self.config, url, self._client_id(), self.gw_status_topic,
+                         self._gateway_status("offline", "connection lost"), self._origin,
+                         max_inflight_messages=INFLIGHT_MAX + STATUS_BATCH, max_queued_incoming_messages=INCOMING_MAX)
         client.pending_calls_threshold = INFLIGHT_MAX + STATUS_BATCH + 16  # no warning spam
         pc = client._client
-        pc.disable_logger()   # paho's own lines: none (no cost per packet, nothing to leak)
         orig_connect = pc.on_connect
 
         def on_connect(c, userdata, flags, reason_code, properties=None):
