@@ -53,6 +53,22 @@ async def listen(maddr, on_connection):
     raise last
 
 
+IPPROTO_TCP = 6   # MicroPython's socket module has neither constant; these are the BSD/lwIP values
+TCP_NODELAY = 1
+
+
+def nodelay(writer):
+    """Turn off Nagle's algorithm on a MicroPython stream's socket (CPython's asyncio already does
+    for TCP). Small writes such as a ping or a yamux window update then go out at once instead of
+    waiting for the ACK of the previous one (~40 ms per round trip with delayed ACKs). Streams
+    that are not sockets (a pty, a UART) are left alone."""
+    s = getattr(writer, "s", None)
+    try:
+        s.setsockopt(IPPROTO_TCP, TCP_NODELAY, 1)
+    except Exception:
+        pass
+
+
 class StreamPair:
     """An asyncio (reader, writer) pair as the duplex byte stream a Connection runs over:
     async read(n), write(data) (written and drained), close()."""
@@ -60,6 +76,8 @@ class StreamPair:
     def __init__(self, reader, writer):
         self.reader = reader
         self.writer = writer
+        if MICROPYTHON:
+            nodelay(writer)
 
     async def read(self, n):
         return await self.reader.read(n)
