@@ -64,7 +64,7 @@ def _free_port():
 
 def test_metrics_endpoint_scraped_while_devices_publish():
     port = _free_port()
-    fleet = Fleet(n_tcp=2, interval_ms=200, gateway_toml=['metrics = "127.0.0.1:%d"' % port])
+    fleet = Fleet(n_tcp=2, interval_ms=200, gateway_toml=['metrics = "127.0.0.1:%d"' % port, "message_events = true"])
 
     async def scenario():
         try:
@@ -76,6 +76,14 @@ def test_metrics_endpoint_scraped_while_devices_publish():
             first = await loop.run_in_executor(None, lambda: urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=10).read().decode())
             for d in fleet.devices:
                 await d.wait_for("published", lambda e: e.get("seq", 0) >= 5, timeout=30)
+            # the gateway has received at least 5 readings of each (published is not yet arrived)
+            for d in fleet.devices:
+                n = [0]
+
+                def fifth(e, pid=d.peer_id, n=n):
+                    n[0] += e.get("from") == pid
+                    return n[0] >= 5
+                await fleet.gateway.wait_for("gossip:message", fifth, timeout=30)
             second = await loop.run_in_executor(None, lambda: urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=10).read().decode())
             return first, second
         finally:
