@@ -66,8 +66,6 @@ for _p in PROTOCOLS:
     _BY_NAME[_p[1]] = _p
 _MAX_CODE = SERIAL_CODE
 
-_DIGITS = "0123456789"
-
 
 def _ext():
     # ip6 and serial-path value codecs: a leaf device never parses them, so they load on first
@@ -94,13 +92,14 @@ def _ip4_to_str(b):
 
 def _dec(s, limit):
     # Canonical decimal: digits only, no sign, no leading zero, at most `limit`.
-    if not s or len(s) > 5 or (len(s) > 1 and s[0] == "0"):
+    # (bytes, not str characters: each one-character str would be interned for good)
+    if not s or len(s) > 5 or (len(s) > 1 and s.startswith("0")):
         raise DecodeError("bad decimal number")
     n = 0
-    for c in s:
-        if c not in _DIGITS:
+    for o in s.encode():
+        if not 48 <= o <= 57:
             raise DecodeError("bad decimal number")
-        n = n * 10 + ord(c) - 48
+        n = n * 10 + o - 48
     if n > limit:
         raise DecodeError("number out of range")
     return n

@@ -15,24 +15,25 @@ BASE32 = "b"
 BASE36 = "k"
 BASE16 = "f"
 
-_B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
-_B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
-_B32 = "abcdefghijklmnopqrstuvwxyz234567"
-_B16 = "0123456789abcdef"
+# Alphabets as bytes: indexing or iterating a str makes a one-character string, which MicroPython
+# interns for good (a qstr each), so the codecs here work on bytes and ints only.
+_B58 = b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+_B36 = b"0123456789abcdefghijklmnopqrstuvwxyz"
+_B32 = b"abcdefghijklmnopqrstuvwxyz234567"
+_B16 = b"0123456789abcdef"
+
+_tables = {}  # alphabet -> its reverse lookup, built on first decode
 
 
 def _table(alphabet):
     # 128-entry reverse lookup; 0xFF marks characters outside the alphabet.
-    t = bytearray(b"\xff" * 128)
-    for i, c in enumerate(alphabet):
-        t[ord(c)] = i
-    return bytes(t)
-
-
-_B58_T = _table(_B58)
-_B36_T = _table(_B36)
-_B32_T = _table(_B32)
-_B16_T = _table(_B16)
+    t = _tables.get(alphabet)
+    if t is None:
+        t = bytearray(b"\xff" * 128)
+        for i, c in enumerate(alphabet):
+            t[c] = i
+        t = _tables[alphabet] = bytes(t)
+    return t
 
 
 def _check_text(text):
@@ -42,16 +43,16 @@ def _check_text(text):
         raise DecodeError("multibase text too long")
 
 
-def _digits(text, table):
-    out = bytearray(len(text))
-    i = 0
-    for c in text:
-        o = ord(c)
+def _digits(text, alphabet):
+    # Non-ASCII text encodes to bytes >= 128, which no alphabet has.
+    table = _table(alphabet)
+    out = bytearray(text.encode())
+    for i in range(len(out)):
+        o = out[i]
         v = table[o] if o < 128 else 0xFF
         if v == 0xFF:
             raise DecodeError("invalid character for base")
         out[i] = v
-        i += 1
     return out
 
 
@@ -63,17 +64,16 @@ def _radix_encode(data, alphabet):
     while zeros < n and data[zeros] == 0:
         zeros += 1
     num = int.from_bytes(bytes(data[zeros:]), "big") if zeros < n else 0
-    digits = []
+    digits = bytearray()
     while num:
         num, r = divmod(num, base)
         digits.append(alphabet[r])
-    digits.reverse()
-    return alphabet[0] * zeros + "".join(digits)
+    return (alphabet[:1] * zeros + bytes(reversed(digits))).decode()
 
 
-def _radix_decode(text, table, base):
+def _radix_decode(text, alphabet, base):
     _check_text(text)
-    d = _digits(text, table)
+    d = _digits(text, alphabet)
     zeros = 0
     while zeros < len(d) and d[zeros] == 0:
         zeros += 1
@@ -96,7 +96,7 @@ def b58encode(data):
 
 
 def b58decode(text):
-    return _radix_decode(text, _B58_T, 58)
+    return _radix_decode(text, _B58, 58)
 
 
 def b36encode(data):
@@ -104,12 +104,12 @@ def b36encode(data):
 
 
 def b36decode(text):
-    return _radix_decode(text, _B36_T, 36)
+    return _radix_decode(text, _B36, 36)
 
 
 def b32encode(data):
     """RFC 4648 base32, lower case, no padding."""
-    out = []
+    out = bytearray()
     acc = 0
     bits = 0
     for b in data:
@@ -120,7 +120,7 @@ def b32encode(data):
             out.append(_B32[(acc >> bits) & 31])
     if bits:
         out.append(_B32[(acc << (5 - bits)) & 31])
-    return "".join(out)
+    return out.decode()
 
 
 def b32decode(text):
@@ -128,7 +128,7 @@ def b32decode(text):
     # 8 chars carry 5 bytes; a tail of 1, 3 or 6 chars cannot come from whole bytes.
     if len(text) % 8 in (1, 3, 6):
         raise DecodeError("impossible base32 length")
-    d = _digits(text, _B32_T)
+    d = _digits(text, _B32)
     out = bytearray()
     acc = 0
     bits = 0
@@ -151,7 +151,7 @@ def b16decode(text):
     _check_text(text)
     if len(text) & 1:
         raise DecodeError("odd base16 length")
-    d = _digits(text, _B16_T)
+    d = _digits(text, _B16)
     out = bytearray(len(d) // 2)
     for i in range(len(out)):
         out[i] = (d[2 * i] << 4) | d[2 * i + 1]
