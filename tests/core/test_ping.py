@@ -102,6 +102,8 @@ def test_initiator_usage_and_timeout():
 
 def test_constants():
     assert ping.PROTOCOL_ID == "/ipfs/ping/1.0.0"
+    from microp2p.io import node   # answers pings before it loads io/ping.py
+    assert node.PING == ping.PROTOCOL_ID
     assert ping.PING_SIZE == 32
     assert ping.MAX_OUTBOUND_PING_STREAMS_PER_PEER == 1
     assert ping.MAX_PING_STREAMS_PER_PEER == 2

@@ -27,7 +27,6 @@ from microp2p.codec.multiaddr import Multiaddr
 from microp2p.io import tcp
 from microp2p.io.connection import Connection, StreamReset, negotiate, close_quietly
 from microp2p.io.identify import IdentifyService
-from microp2p.io.ping import PingService
 from microp2p.io.profile import Profile
 from microp2p.io.resources import ResourceManager
 
@@ -36,6 +35,7 @@ STOP_TIMEOUT_MS = 1000        # how long stop() waits for connections to flush t
 # refused connection, writes the reason (UTF-8, at most REFUSAL_MAX bytes) and closes; the peer's
 # node reports it as a "connection:refused-by-peer" event and keeps it on conn.refusal.
 REFUSED = "/microp2p/refused/1.0.0"
+PING = "/ipfs/ping/1.0.0"     # proto.ping.PROTOCOL_ID; the service (io/ping.py) loads on first use
 REFUSAL_MAX = 256
 REFUSE_TIMEOUT_MS = 1000      # how long a refused connection may stay open to carry its reason
 
@@ -66,7 +66,8 @@ class Node:
         sp, sig = noise.make_static(self.key)
         self.noise_static = (sp, sig, crypto.x25519_public(sp))
         self.identify = IdentifyService(self)
-        self.pinger = PingService(self)
+        self.pinger = None            # io.ping.PingService, made by _ping_service()
+        self.handle(PING, self._ping_stream)
         self.handle(REFUSED, self._on_refusal)
 
     # ---- plumbing ---------------------------------------------------------------------------
@@ -392,7 +393,18 @@ class Node:
 
     async def ping(self, peer, count=1, on_rtt=None):
         """RTTs in ms (float) for count pings over one stream."""
-        return await self.pinger.ping(peer, count, on_rtt)
+        return await self._ping_service().ping(peer, count, on_rtt)
+
+    def _ping_service(self):
+        # Loaded on the first ping sent or answered: a device is seldom pinged (its gateway
+        # watches the link with yamux keepalives), so the code stays out of its heap till then.
+        if self.pinger is None:
+            from microp2p.io.ping import PingService
+            self.pinger = PingService(self)   # takes over the PING handler
+        return self.pinger
+
+    async def _ping_stream(self, st):
+        await self._ping_service()._handle(st)
 
     # ---- shutdown ----------------------------------------------------------------------------
     async def stop(self):
