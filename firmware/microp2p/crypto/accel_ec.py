@@ -6,25 +6,29 @@
 #
 # Representation: a field element is 20 limbs of 13 bits (260 bits) in 32-bit words, "carried"
 # when every limb is <= LIMB_MAX (2**13 + 2**7). Every op below leaves its result carried, so:
-#   - a product column sums at most 20 * LIMB_MAX**2 < 1.39e9 < 2**31,
-#   - a*121665 < 1.02e9, and a - b is computed as a + 64p - b with 64p's limbs >= 15168 > LIMB_MAX,
+#   - a product column sums at most 20 * LIMB_MAX**2 < 1.39e9, and folding the high columns
+#     (times 2**260 mod p = 608, after splitting each at bit 13) adds < 1.1e8,
+#   - a + 121665 * b < 1.02e9, and a - b is computed as a + 64p - b with 64p's limbs >= 15168 >
+#     LIMB_MAX,
 # i.e. every intermediate fits a signed 32-bit viper word (ESP32, RP2040): products never need a
 # high half. tests/host/test_viper_bounds.py runs these same function bodies on CPython with every
 # intermediate checked against that bound. No literal >= 2**30 appears in viper code (a compile
 # error on 32-bit ports).
 #
-# The field ops are run by one viper interpreter, _run(w, 0, prog, nbytes, _tabs), over slots of the
-# work buffer w (slot s = words 20s .. 20s+19); a program is bytes of (op, dst, a, b) quadruples.
-# One call per X25519 (LADDER_IN, LOOP, CSWAP), per fixed-base multiplication (SELN, LOOP) and
-# per verify's Straus loop (SEL, LOOP): the loops run inside. Products are summed by rows (limb a_i, held in a register, times every b_j) into
-# 39 column locals, then reduced in one carry pass: the viper emitter keeps only a function's
-# first two locals in registers, so this layout costs about half the loads and stores of
-# summing by columns.
+# The field ops are run by one viper interpreter, _run(w, 0, prog, nbytes, _tabs), over slots of
+# the work buffer w (slot s = words 20s .. 20s+19); a program is bytes of (op, dst, a, b)
+# quadruples. One call per X25519 (LADDER_IN, LOOP, CSWAP), per fixed-base multiplication (SELN,
+# LOOP) and per verify's Straus loop (SEL, LOOP): the loops run inside. Products are summed by
+# rows (limb a_i, held in a register, times every b_j) into 39 column locals, then reduced in one
+# carry pass: the viper emitter keeps only a function's first two locals in registers, so this
+# layout needs about half the loads and stores of summing by columns. The body of _run is
+# written out in full (unrolled rows and carry chains): loops would cost more than the products.
 #
 # Buffers are module-level scratch, shared by the (synchronous) calls: safe under asyncio, not
 # across threads. Secret-dependent slots are wiped before each public function returns.
-# Timing: the ladder's swaps and the signing table lookup are masked (no secret-dependent branch
-# or index); the interpreter's own work does not depend on values. MicroPython makes no stronger
+# Timing: the ladder's swaps (LADDER_IN, CSWAP) and the signing table reads (SELN) are masked
+# (no secret-dependent branch or index); the interpreter's own work does not depend on values.
+# Verify's reads (SEL) are variable-time: its inputs are public. MicroPython makes no stronger
 # promise than that.
 from array import array
 
@@ -55,17 +59,17 @@ _w = array("I", [0] * (NSLOTS * NLIMBS))
 # tables read by _run (ops 11, 12): halfwords 0..2159: affine (y-x, y+x, 2dxy) of 0..8 times
 # T_t = 2**(64t) B for t = 0..3 (60 words each; built once); 2160..2879: verify's cached 0..8
 # times -A (80 words each, public data)
-_tabs = array("H", [0] * (4 * 9 * 60 + 9 * 80))
+_tabs = bytearray(2 * (4 * 9 * 60 + 9 * 80))  # read as halfwords (ptr16), no temporary list
 _ATAB = 4 * 9 * 60
 _bytes = bytearray(32)
 
 
 @micropython.viper
 def _run(pb: ptr32, r: int, prog: ptr8, n: int, tab: ptr16):
-    # Called as _run(w, 0, prog, len(prog), _tabs). pb and r are the function's first two locals, which
-    # every port's viper emitter keeps in registers (the rest live in the stack frame): the
-    # multiply rows below read limbs through pb and multiply by r, so each product-accumulate
-    # is one limb load, one multiply and one load/add/store of its column t0..t38.
+    # Called as _run(w, 0, prog, len(prog), _tabs). pb and r are the function's first two
+    # locals, which every port's viper emitter keeps in registers (the rest live in the stack
+    # frame): the multiply rows below read limbs through pb and multiply by r, so each
+    # product-accumulate is one limb load, one multiply and one load/add/store of its column.
     base = uint(pb)
     pc = 0
     while pc < n:
@@ -496,9 +500,9 @@ def _run(pb: ptr32, r: int, prog: ptr8, n: int, tab: ptr16):
             t36 = pb[17] * r + t36
             t37 = pb[18] * r + t37
             t38 = pb[19] * r
-            # column 20 + j = h * 2**13 + l folds in times 2**260 mod p = 608: l into limb j, h into
-            # limb j + 1 (each limb < 2**31 still), while carrying limbs 0..19; the carry out of limb
-            # 19 (at 2**260) goes back times 608 into limbs 0..2. t0, t1 hold limbs 0, 1 until then.
+            # column 20 + j = h * 2**13 + l folds in times 2**260 mod p = 608: l into limb j,
+            # h into limb j + 1 (each sum < 1.5e9), while carrying limbs 0..19; the carry out of
+            # limb 19 (at 2**260) goes back times 608 into limbs 0..2 (t0, t1 hold limbs 0, 1).
             r = (t20 & 0x1FFF) * 608 + t0
             t0 = r & 0x1FFF
             r = (r >> 13) + ((t21 & 0x1FFF) + (t20 >> 13)) * 608 + t1
@@ -1247,9 +1251,9 @@ def _run(pb: ptr32, r: int, prog: ptr8, n: int, tab: ptr16):
                 pd[42] = pd[42] ^ ((pd[42] ^ t2) & z)
 
         else:
-            # ladder step input: slots d..d+3 = x2 + z2, x2 - z2, x3 + z3, x3 - z3 of slots a..a+3
-            # = x2 z2 x3 z3 after the masked swap CSWAP would make (the slots are not swapped:
-            # the step overwrites all four); state in slot b as for CSWAP
+            # ladder step input: slots d..d+3 = x2 + z2, x2 - z2, x3 + z3, x3 - z3 of
+            # slots a..a+3 = x2 z2 x3 z3 after the masked swap CSWAP would make (the slots
+            # are not swapped: the step overwrites all four); state in slot b as for CSWAP
             x = 0
             r = pb[0]
             if r > 0:
@@ -1894,6 +1898,7 @@ _P_BASE = _loop_prog(_IDENTITY, [(SELN, _Q, 0, _SV)] + _MADDQ + [(SELN, _Q, 1, _
 # verify: P = sum of d_(u-1) B + e_(u-1) (-A), u = 64..1, then affine x, y in _DX, _DY
 _P_STRAUS = _loop_prog(_IDENTITY, [(SEL, _Q, 0, _SV)] + _MADDQ + [(SEL, _Q, 1, _SV)] + _ADDQ,
                        _chain(_PZ, 18, "inv") + [(MUL, _DX, _PX, 18), (MUL, _DY, _PY, 18)])
+del _DBL4, _MADDQ, _ADDQ, _IDENTITY  # import-time op lists: only the programs stay
 _P_SAVE = _prog([(COPY, 52 + i, _PX + i) for i in range(4)])
 _P_RESTORE = _prog([(COPY, _PX + i, 52 + i) for i in range(4)])
 _P_Q_FROM_CQ = _prog([(COPY, _Q + i, _CQ + i) for i in range(4)])
@@ -1982,8 +1987,7 @@ def x25519(k, u):
     out = bytearray(32)
     _pack(w, 19, out)
     _wipe(w, _SECRET_WORDS)
-    for i in range(32):
-        kb[i] = 0
+    kb[0:32] = _ZERO32
     return bytes(out)
 
 
@@ -2025,8 +2029,7 @@ def x25519_base(k):
     kb[0] &= 248
     kb[31] = (kb[31] & 127) | 64
     _base_mult(kb)
-    for i in range(32):
-        kb[i] = 0
+    kb[0:32] = _ZERO32
     _run_p(_P_TO_U)
     out = bytearray(32)
     _pack(_w, 19, out)
