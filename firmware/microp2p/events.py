@@ -1,6 +1,8 @@
-# The names of every JSON event the node CLI, the gateway and the sensor app print (one line of
-# JSON each, {"event": NAME, ...fields}). Tools outside the repo match on these names: change none.
-# Plain string constants, so a device pays a few dozen bytes of RAM for the module.
+# The names of the JSON events the node, the node CLI and the sensor app print (one line of JSON
+# each, {"event": NAME, ...fields}). Tools outside the repo match on these names: change none.
+# Plain string constants; each one costs a device RAM (a name and a string), so the events only the
+# gateway prints (device:*, peer:*, bootstrap:*, serial:*, mqtt:*, dht:bootstrap) are in
+# microp2p_host/events.py, which has every name of this module too.
 
 # node (microp2p.io.node) — also printed by `microp2p node`
 STARTED = "started"                   # {peerId, addrs, runtime}: first line, addrs actually bound
@@ -36,34 +38,12 @@ DHT_FIND_PEER = "dht:find_peer"
 DHT_CLOSEST_PEERS = "dht:closest_peers"
 DHT_PROVIDED = "dht:provided"
 DHT_PROVIDERS = "dht:providers"
-DHT_BOOTSTRAP = "dht:bootstrap"       # gateway: {reached, of, table} after its DHT bootstrap
 RELAY_RESERVATION = "relay:reservation"     # {relay, addrs, expire, limit, renewed}: every reservation and renewal
 RELAY_RESERVATION_ERROR = "relay:reservation:error"   # {relay, error, status?}: refused / lost; retried
 RELAY_RESERVE = "relay:reserve"             # hop: {peer, status} for every RESERVE answered
 RELAY_CIRCUIT_OPEN = "relay:circuit:open"   # hop: {id, src, dst, limited, circuits}
 RELAY_CIRCUIT_CLOSE = "relay:circuit:close"  # hop: {id, src, dst, bytes: [src->dst, dst->src], reason, circuits}
 RELAY_CIRCUIT_REFUSED = "relay:circuit:refused"  # hop: {src, dst, status}
-
-# gateway (microp2p_host.gateway)
-DEVICE_CONNECTED = "device:connected"
-DEVICE_DISCONNECTED = "device:disconnected"
-DEVICE_REFUSED = "device:refused"
-PEER_CONNECTED = "peer:connected"
-PEER_DISCONNECTED = "peer:disconnected"
-BOOTSTRAP_CONNECTED = "bootstrap:connected"
-BOOTSTRAP_ERROR = "bootstrap:error"
-BOOTSTRAP_FAILED = "bootstrap:failed"
-SERIAL_OPEN = "serial:open"
-SERIAL_LINK = "serial:link"
-SERIAL_ERROR = "serial:error"
-# gateway MQTT bridge (microp2p_host.bridge.mqtt)
-MQTT_CONNECTED = "mqtt:connected"         # {url, buffered, subscribed}
-MQTT_DISCONNECTED = "mqtt:disconnected"   # {url, error, retryInS, buffered}
-MQTT_CONNECT_FAILED = "mqtt:connect_failed"  # {url, error, retryInS, buffered}: a retry failed again
-MQTT_DROPPED = "mqtt:dropped"             # {dropped, droppedTotal, buffered, bufferMax}: buffer overflow
-MQTT_COMMAND = "mqtt:command"             # {topic, gossipTopic, cmd}: an MQTT command sent to gossip
-MQTT_REJECTED = "mqtt:rejected"           # {topic, reason}: bad MQTT input, nothing published
-MQTT_ERROR = "mqtt:error"                 # {error}
 
 # sensor app (sensor_node.app)
 WIFI = "wifi"

@@ -32,7 +32,7 @@ import sys
 import time
 import tomllib
 
-from microp2p import events as E
+from microp2p_host import events as E
 from microp2p.codec import cbor
 from microp2p_host.formats import jsonable
 from microp2p.errors import MicroP2PError

@@ -11,7 +11,7 @@ from microp2p import crypto
 from microp2p.codec import cid, multihash
 from microp2p.codec.multiaddr import Multiaddr
 from microp2p.identity.peerid import PeerId
-from microp2p import events as E
+from microp2p_host import events as E
 from microp2p.io.kad import KadDHT, PROTOCOL_ID
 
 RENDEZVOUS_INTERVAL_S = 60.0     # provide + find providers per topic this often

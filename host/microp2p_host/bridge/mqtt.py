@@ -62,7 +62,7 @@ import math
 import os
 import time
 
-from microp2p import events as E
+from microp2p_host import events as E
 from microp2p.identity.peerid import PeerId
 
 DEFAULT_PREFIX = "microp2p"
