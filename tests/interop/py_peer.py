@@ -6,6 +6,13 @@ It follows the `microp2p node` command-line contract (docs/architecture.md, "Com
                       [--pub-wait-ms N] [--gossip-protocols P1,P2] [--no-spam-protection]
                       [--dht client|server]   (Kademlia: find_peer, get_closest_peers, provide,
                                                find_providers commands, as `microp2p node --dht`)
+                      [--relay-hop]           (serve circuit relay v2 hop)
+    --listen <relay MA ending in /p2p/RELAY_ID>/p2p-circuit: never bound locally; reserves a slot
+      on that relay (py-libp2p's CircuitV2Transport.reserve) and accepts relayed connections
+      (CircuitV2Protocol's STOP handler); each reservation is reported as
+      {"event":"relay:reservation","relay":ID,"addrs":[".../p2p-circuit/p2p/SELF"],"expire":UNIX_S}.
+    dial / ping / echo with an address containing /p2p-circuit go through that relay
+      (CircuitV2Transport.dial); connection:open carries "relayed": true for relayed connections.
     python py_peer.py --print-id --seed HEX64
 
 stdout carries JSON lines only (events); stdin takes JSON lines (commands); logs go to stderr.
@@ -24,6 +31,10 @@ import threading
 import time
 
 ECHO_PROTOCOL = "/microp2p/echo/1.0.0"
+CIRCUIT = "/p2p-circuit"
+# A reservation that failed is tried again after this long (the relay may be restarting).
+RESERVE_RETRY_S = 2.0
+RESERVATION_POLL_S = 1.0
 # Bounds: every wait ends by itself so a test can never hang on this peer.
 PUB_WAIT_MS_DEFAULT = 10000
 PUB_RETRY_S = 0.1
@@ -97,6 +108,9 @@ def parse_args(argv):
             p.error("--pub wants TOPIC:MSG")
         pubs.append((topic, data))
     o.pub = pubs
+    for a in o.listen:
+        if CIRCUIT in a and (not a.endswith(CIRCUIT) or "/p2p/" not in a[:-len(CIRCUIT)]):
+            p.error("--listen %s: a relay listen address is <relay MA>/p2p/RELAY_ID/p2p-circuit" % a)
     if not o.listen:
         o.listen = ["/ip4/127.0.0.1/tcp/0"]
     if o.dht_protocol not in (None, "/ipfs/kad/1.0.0"):
@@ -149,6 +163,10 @@ async def run_peer(opts):
     from libp2p.pubsub.gossipsub import PROTOCOL_ID, PROTOCOL_ID_V11, PROTOCOL_ID_V12, GossipSub
     from libp2p.pubsub.pubsub import Pubsub
     from libp2p.rcmgr import Direction
+    from libp2p.relay.circuit_v2.config import RelayConfig, RelayRole
+    from libp2p.relay.circuit_v2.protocol import PROTOCOL_ID as HOP_PROTOCOL_ID, CircuitV2Protocol
+    from libp2p.relay.circuit_v2.transport import CircuitV2Transport
+    from multiaddr.protocols import P_P2P_CIRCUIT
     from libp2p.tools.anyio_service import background_trio_service
 
     def maddr_text(b):
@@ -178,9 +196,39 @@ async def run_peer(opts):
     # every new connection, and tests expect an "identify" event per connection.
     basic_host.BasicHost._has_cached_protocols = lambda self, peer_id: peer_id in self._identified_peers
 
-    listen = [multiaddr.Multiaddr(a) for a in opts.listen]
+    listen = [multiaddr.Multiaddr(a) for a in opts.listen if CIRCUIT not in a]
+    circuit_listen = [multiaddr.Multiaddr(a) for a in opts.listen if CIRCUIT in a]
     host = new_host(key_pair=key_pair_for(opts.seed), listen_addrs=listen)
     my_id = host.get_id()
+
+    # Circuit relay v2 client side: the transport (dial through a relay, reserve) is made on
+    # first use; "circuits" holds our /p2p-circuit addresses per relay while reserved.
+    relay = {"protocol": None, "transport": None, "circuits": {}}
+
+    def relay_transport():
+        if relay["transport"] is None:
+            # roles=STOP only: with CLIENT, CircuitV2Transport.dial_peer_info first RESERVEs on
+            # the relay it dials through (a slot per dialler); reservations are asked for here
+            # explicitly, for --listen .../p2p-circuit only.
+            proto = relay["protocol"] or CircuitV2Protocol(host, allow_hop=False)
+            relay["transport"] = CircuitV2Transport(host, proto, RelayConfig(roles=RelayRole.STOP))
+        return relay["transport"]
+
+    # py-libp2p 0.8.1 cannot announce a circuit address itself: BasicHost.get_addrs()
+    # (host/basic_host.py:534-538) strips "any existing /p2p/ component" with
+    # value_for_protocol("p2p"), which is the RELAY's id in <relay>/p2p/R/p2p-circuit, and
+    # decapsulate() then cuts the address at it: /ip4/../tcp/RELAY_PORT/p2p/SELF (the relay's
+    # socket with our id) is what announce_addrs / addrs_factory would put in identify. So the
+    # circuit addresses are appended after it, complete.
+    transport_get_addrs = host.get_addrs
+
+    def get_addrs_with_circuits():
+        out = list(transport_get_addrs())
+        for addrs in relay["circuits"].values():
+            out.extend(addrs)
+        return out
+
+    host.get_addrs = get_addrs_with_circuits
     protocols = [PROTOCOL_ID_V12, PROTOCOL_ID_V11, PROTOCOL_ID]
     if opts.gossip_protocols:
         protocols = [p for p in opts.gossip_protocols.split(",") if p]
@@ -197,19 +245,34 @@ async def run_peer(opts):
         from libp2p.kad_dht.kad_dht import KadDHT, DHTMode
         dht = KadDHT(host, DHTMode.SERVER if opts.dht == "server" else DHTMode.CLIENT)
 
-    def conn_info(conn):
-        peer = conn.muxed_conn.peer_id
-        addrs = []
+    def circuit_addr_of(conn):
+        # A relayed connection's raw connection carries /p2p/RELAY/p2p-circuit/p2p/REMOTE (the
+        # muxer and the secure session delegate to it); the swarm connection learns it only
+        # after its "connected" notification, so ask the muxed connection.
         try:
-            addrs = conn.get_transport_addresses()
+            for a in conn.muxed_conn.get_transport_addresses() or []:
+                if CIRCUIT in str(a):
+                    return str(a)
         except Exception:
             pass
-        addr = str(addrs[0]) if addrs else None
+        return None
+
+    def conn_info(conn):
+        peer = conn.muxed_conn.peer_id
+        addr = circuit_addr_of(conn)
+        relayed = addr is not None
+        if addr is None:
+            addrs = []
+            try:
+                addrs = conn.get_transport_addresses()
+            except Exception:
+                pass
+            addr = str(addrs[0]) if addrs else None
         if addr and "/p2p/" not in addr:
             addr += "/p2p/" + peer.to_base58()
         d = getattr(conn, "direction", None)
         direction = {Direction.INBOUND: "inbound", Direction.OUTBOUND: "outbound"}.get(d, "unknown")
-        return {"peer": peer.to_base58(), "addr": addr, "direction": direction}
+        return {"peer": peer.to_base58(), "addr": addr, "direction": direction, "relayed": relayed}
 
     class Reporter(INotifee):
         async def opened_stream(self, network, stream):
@@ -322,10 +385,26 @@ async def run_peer(opts):
                 emit({"event": "error", "where": "publish", "topic": topic, "message": err_text(e)})
 
     async def connect(addr):
+        if CIRCUIT in addr:
+            return await connect_circuit(multiaddr.Multiaddr(addr))
         info = info_from_p2p_addr(multiaddr.Multiaddr(addr))
         with trio.fail_after(DIAL_TIMEOUT_S):
             await host.connect(info)
         return info.peer_id
+
+    async def connect_circuit(ma):
+        # The swarm never dials /p2p-circuit addresses itself (network/swarm.py skips them
+        # "this node has no relay transport"): py-libp2p's relay transport does, and hands the
+        # upgraded connection to the swarm (add_conn), where new_stream finds it.
+        dest = ma.get_peer_id()   # the LAST /p2p/ID: the target, not the relay
+        if not dest or ma.protocols()[-1].name != "p2p":
+            raise ValueError("a circuit address ends in /p2p-circuit/p2p/TARGET_ID: %s" % ma)
+        peer = ID.from_base58(dest)
+        if host.get_network().get_connections(peer):
+            return peer
+        with trio.fail_after(DIAL_TIMEOUT_S):
+            await relay_transport().dial(ma)
+        return peer
 
     async def target_peer(cmd):
         if cmd.get("addr"):
@@ -545,6 +624,55 @@ async def run_peer(opts):
             emit({"event": "echo", "ok": False, "peer": peer.to_base58(), "streams": streams,
                   "error": err_text(e), "ms": round((time.monotonic() - t0) * 1000)})
 
+    async def reserve_once(relay_ma, relay_id, nursery):
+        t = relay_transport()
+        with trio.fail_after(DIAL_TIMEOUT_S):
+            await host.connect(info_from_p2p_addr(relay_ma))
+            stream = await host.new_stream(relay_id, [HOP_PROTOCOL_ID])
+        try:
+            # reserve() sends RESERVE, reads the STATUS (bounded by its own 15 s timeout),
+            # records the expiry and starts py-libp2p's refresher (30 s before expiry).
+            # It answers only True/False (the reason goes to its log, on stderr).
+            ok = await t.reserve(stream, relay_id, nursery)
+        finally:
+            with trio.move_on_after(STOP_TIMEOUT_S):
+                await stream.close()
+        if not ok:
+            raise ConnectionError("reservation on %s refused or failed (see the log)" % relay_id)
+
+    async def keep_reservation(listen_ma, nursery):
+        relay_ma = listen_ma.decapsulate_code(P_P2P_CIRCUIT)
+        relay_id = ID.from_base58(relay_ma.get_peer_id())
+        t = relay_transport()
+        mine = relay_ma.encapsulate(multiaddr.Multiaddr(CIRCUIT + "/p2p/" + my_id.to_base58()))
+        reported = None
+        while True:
+            expire = t._reservations.get(relay_id)
+            if expire and not host.get_network().get_connections(relay_id):
+                # the relay ends a reservation with the connection it came on (spec); py's
+                # refresher would only renew it 30 s before expiry
+                t._reservations.pop(relay_id, None)
+                t._reservation_proofs.pop(relay_id, None)
+                expire = None
+            if not expire:
+                # none yet, or py's refresher let it lapse / dropped it: reserve (again)
+                relay["circuits"].pop(relay_id, None)
+                try:
+                    await reserve_once(relay_ma, relay_id, nursery)
+                except Exception as e:
+                    emit({"event": "error", "where": "reserve", "relay": relay_id.to_base58(),
+                          "message": err_text(e)})
+                    await trio.sleep(RESERVE_RETRY_S)
+                    continue
+                expire = t._reservations.get(relay_id)
+            if expire != reported:
+                # a new reservation or a renewal by py's refresher
+                relay["circuits"][relay_id] = [mine]
+                emit({"event": "relay:reservation", "relay": relay_id.to_base58(),
+                      "addrs": [str(mine)], "expire": expire})
+                reported = expire
+            await trio.sleep(RESERVATION_POLL_S)
+
     async def cmd_stop(cmd, nursery):
         stop.set()
 
@@ -614,9 +742,10 @@ async def run_peer(opts):
 
     import contextlib
     relay_ctx = contextlib.nullcontext()
-    if opts.relay_hop:
-        from libp2p.relay.circuit_v2.protocol import CircuitV2Protocol
-        relay_ctx = background_trio_service(CircuitV2Protocol(host, allow_hop=True))
+    if opts.relay_hop or circuit_listen:
+        # allow_hop: serve HOP; the service always serves STOP (accepts relayed connections)
+        relay["protocol"] = CircuitV2Protocol(host, allow_hop=opts.relay_hop)
+        relay_ctx = background_trio_service(relay["protocol"])
 
     # Catch SIGTERM before "started" goes out: a test may send it right after.
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
@@ -634,6 +763,8 @@ async def run_peer(opts):
                         emit({"event": "started", "peerId": my_id.to_base58(), "addrs": addrs})
                         nursery.start_soon(read_stdin, nursery)
                         nursery.start_soon(watch_signals, signals)
+                        for ma in circuit_listen:
+                            nursery.start_soon(keep_reservation, ma, nursery)
 
                         async def startup_actions():
                             for addr in opts.dial:

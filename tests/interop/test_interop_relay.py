@@ -7,8 +7,17 @@
   hostile input at a microp2p relay (and at a js relay): oversized messages, circuits to unknown
   peers, a reservation flood from one IP, a destination that never reads.
 
-py-libp2p 0.8.1 serves as a relay here (its CircuitV2Protocol with allow_hop); py as a reserving or
-dialling client through a microp2p relay is not covered."""
+py-libp2p 0.8.1 (tests/interop/py_peer.py) on every side of a circuit: as the relay (its
+CircuitV2Protocol with allow_hop) between microp2p ends; as the reserving end on a microp2p relay
+(CircuitV2Transport.reserve + CircuitV2Protocol's STOP handler), reached from microp2p on CPython
+and MicroPython; as the dialling end through a microp2p relay (CircuitV2Transport.dial) to a
+microp2p node and a MicroPython device. What py-libp2p 0.8.1 gets wrong there (none of it stops
+ping, identify or echo; see the py tests below for the source lines):
+  * it cannot announce a circuit address: BasicHost.get_addrs() cuts <relay>/p2p/R/p2p-circuit at
+    the relay's /p2p, so py_peer.py appends its circuit address to get_addrs() itself;
+  * an inbound relayed connection names py itself as the relay (/p2p/SELF/p2p-circuit/p2p/REMOTE),
+    and identify sends that to the dialler as its observed address;
+  * it never checks the reservation voucher (stored as bytes, unverified)."""
 import asyncio
 import os
 import sys
@@ -130,6 +139,76 @@ def test_js_to_micropython_device_through_microp2p_relay():
             b.send({"cmd": "publish", "topic": TOPIC, "data": "to-the-device"})
             m = a.wait_for("gossip:message", lambda e: e["data"] == "to-the-device", timeout=T)
             assert m["from"] == b.peer_id, m
+
+
+# ---- py-libp2p as a client of a microp2p relay -----------------------------------------------------
+#
+# py-libp2p 0.8.1 (libp2p/relay/circuit_v2, read in tests/interop/.venv-py) has no "listen on
+# <relay>/p2p-circuit": py_peer.py does what that would do with its public pieces: connect to the
+# relay, CircuitV2Transport.reserve() on a HOP stream (its refresher renews 30 s before expiry), and
+# CircuitV2Protocol (allow_hop=False) running for its STOP handler, which upgrades the circuit as an
+# inbound connection. Dialling goes through CircuitV2Transport.dial() (the swarm itself never dials a
+# /p2p-circuit address), with roles=STOP: with the default STOP|CLIENT, dial_peer_info() RESERVEs on
+# the relay before every CONNECT.
+# Found on the way (py-libp2p 0.8.1 source lines, site-packages/libp2p/...):
+#   * host/basic_host.py:534-538, BasicHost.get_addrs(): "Strip any existing /p2p/ component" takes
+#     addr.value_for_protocol("p2p"), the FIRST /p2p (the relay's id in
+#     <relay addr>/p2p/R/p2p-circuit), and addr.decapsulate() cuts there: announce_addrs or
+#     addrs_factory would make identify announce /ip4/../tcp/RELAY_PORT/p2p/SELF, the relay's socket
+#     under py's id. py_peer.py appends the circuit address after get_addrs() (see
+#     get_addrs_with_circuits), so the identify check below holds.
+#   * relay/circuit_v2/protocol.py:470, CircuitV2Protocol.handle_incoming_connection():
+#     relay_peer_id = self.host.get_id(): the inbound relayed connection's address is
+#     /p2p/SELF/p2p-circuit/p2p/REMOTE (py's own id where the relay's belongs; the relay is the
+#     STOP stream's remote peer), and identify (identity/identify/identify.py, _prefer_circuit_addr)
+#     sends that to the dialler as its observedAddr. microp2p only reports it.
+#   * relay/circuit_v2/transport.py, _make_reservation(): the voucher is stored, never opened or
+#     checked (signer, peer, expiry), unlike go; nothing here depends on it.
+# And on microp2p's side (fixed): identify's observedAddr on a relayed connection was cut at the
+# first /p2p too (io/identify.py _strip_p2p), telling the dialler that the relay's own socket was
+# its address; it is now <relay addr>/p2p/R/p2p-circuit, as go sends it.
+
+
+@pytest.mark.parametrize("b_kind", ["microp2p", "microp2p-mpy"])
+def test_py_reserves_on_microp2p_relay(b_kind):
+    """py reserves on a microp2p relay (allow-listed: no limit); microp2p on CPython or MicroPython
+    dials it through the relay: ping, identify (py announces the circuit address), 1 MiB echo;
+    py pings back over the same relayed connection."""
+    a_seed = random_seed()
+    a_id = peer_id_of("py", a_seed)
+    with start_peer("microp2p", args=["--relay-hop", "--relay-allow", a_id]) as r:
+        with start_peer("py", seed=a_seed, listen=r.addr + "/p2p-circuit") as a:
+            assert a.addrs == [], a.started     # never bound locally
+            circuit = _reserve(a)
+            assert circuit == r.addr + "/p2p-circuit/p2p/" + a_id, circuit
+            r.wait_for("relay:reserve", lambda e: e["peer"] == a_id and e["status"] == "OK", timeout=T)
+            with start_peer(b_kind) as b:
+                _through(b, a, circuit, identify_agent="py-libp2p/")
+                r.wait_for("relay:circuit:open", lambda e: e["dst"] == a_id and e["limited"] is False, timeout=T)
+                a.send({"cmd": "ping", "peer": b.peer_id, "count": 1})
+                assert a.wait_for("ping", timeout=T, fail_on_error=True)["peer"] == b.peer_id
+
+
+@pytest.mark.parametrize("a_kind,allowed", [("microp2p", False), ("microp2p-mpy", True)],
+                         ids=["microp2p-stranger", "microp2p-mpy-device"])
+def test_py_dials_through_microp2p_relay(a_kind, allowed):
+    """py dials a microp2p peer reserved on a microp2p relay: a CPython node the relay does not know
+    (the circuit carries the default limit: ping and identify fit in it) and an allow-listed
+    MicroPython device (no limit: 1 MiB echo as well). py learns its observed address as the
+    circuit, not the relay's socket."""
+    a_seed = random_seed()
+    a_id = peer_id_of("microp2p", a_seed)
+    hop = ["--relay-hop"] + (["--relay-allow", a_id] if allowed else [])
+    with start_peer("microp2p", args=hop) as r:
+        with start_peer(a_kind, seed=a_seed, listen=r.addr + "/p2p-circuit") as a, start_peer("py") as b:
+            circuit = _reserve(a)
+            _through(b, a, circuit, echo=allowed, identify_agent="microp2p/")
+            r.wait_for("relay:circuit:open",
+                       lambda e: e["src"] == b.peer_id and e["dst"] == a_id and e["limited"] is not allowed, timeout=T)
+            idf = [e for e in b.events_named("identify") if e["peer"] == a_id][-1]
+            assert idf["observedAddr"] == r.addr + "/p2p-circuit", idf
+            a.send({"cmd": "ping", "peer": b.peer_id, "count": 1})
+            assert a.wait_for("ping", timeout=T, fail_on_error=True)["peer"] == b.peer_id
 
 
 # ---- hostile input ---------------------------------------------------------------------------------

@@ -13,10 +13,13 @@ IDENTIFY_PUSH = identify.PUSH_PROTOCOL_ID
 
 
 def _strip_p2p(maddr):
-    pid = maddr.value_for("p2p")
-    if pid is None:
+    """maddr without its trailing /p2p/ID. A relayed connection's address,
+    <relay addr>/p2p/RELAY/p2p-circuit/p2p/PEER, becomes <relay addr>/p2p/RELAY/p2p-circuit (as go
+    reports it); cutting at the first /p2p would tell the peer that the relay's own socket is
+    the address we see it at."""
+    if maddr.protocols()[-1:] != ["p2p"]:
         return maddr
-    return maddr.decapsulate("/p2p/" + pid)
+    return maddr.decapsulate("/p2p/" + str(maddr.peer_id()))
 
 
 def identify_fields(peer, info):
