@@ -127,6 +127,8 @@ def test_ladder_ops_bounds_and_values():
     _set_limbs(5, [1] + [0] * 19)
     EC._run_p(EC._prog([(EC.ADD, 5, 5, 5), (EC.LOOP, 0, 0, 16)]))
     assert _value(5) == 8 and EC._w[320] == 0
+    EC._run_p(EC._prog([(EC.LOOP, 0, 0, 16), (EC.LOOP, 1, 0, 16)]))  # u stays 0: no jump
+    assert EC._w[320] == 0
 
 
 def test_pack_unpack_canonical():

@@ -1161,9 +1161,10 @@ def _run(pb: ptr32, r: int, prog: ptr8, n: int, tab: ptr16):
                 pb = ptr32(uint(pb) + 16)
                 r += 1
         elif op == 9:
-            # loop: u = u - 1 in slot b (d = 0; d = 1 leaves u), then if u > 0 jump to op number a
+            # loop: u = u - 1 in slot b (d = 0, never below 0; d = 1 leaves u), then if u > 0
+            # jump to op number a
             r = pb[0]
-            if prog[pc - 3] == 0:
+            if prog[pc - 3] == 0 and r > 0:
                 r -= 1
                 pb[0] = r
             if r > 0:
@@ -1174,8 +1175,7 @@ def _run(pb: ptr32, r: int, prog: ptr8, n: int, tab: ptr16):
             # op 11 (verify, public digits, variable time): slots d.. = e * B from T_0 (a = 0, 60
             # words) or e * (-A) from the cached entries at tab[2160..] (a = 1, 80 words), e digit
             # u - 1 of scalar a; op 12 (signing, secret digit e = digit 16a + u - 1 of the one
-            # scalar): slots d..d+2 = e * T_a, all nine entries read and masked, slots d+3, d+4
-            # scratch. The halfword limbs are read in pairs, as 32-bit words (all targets are
+            # scalar): slots d..d+2 = e * T_a, all nine entries read and masked. The halfword limbs are read in pairs, as 32-bit words (all targets are
             # little-endian; entries start at even halfword offsets).
             x = prog[pc - 2]
             if op == 11:
@@ -1200,27 +1200,135 @@ def _run(pb: ptr32, r: int, prog: ptr8, n: int, tab: ptr16):
                 y = pb[x * 16 + pb[0] + 1] - 8
                 z = 0 - ((y >> 8) & 1)
                 y = (y ^ z) - z
-                r = 60
-                while r < 90:
-                    pd[r] = 0
-                    r += 1
-                x3 = 0
+                # entry e of table x: 60 halfwords = 30 words at tab + 1080x + 120e bytes, OR-ed
+                # into t0..t29 under the mask r = -(e == |digit|)
+                pb = ptr32(uint(tab) + uint(x * 1080))
+                r = 0 - (((y - 1) >> 8) & 1)
+                t0 = pb[0] & r
+                t1 = pb[1] & r
+                t2 = pb[2] & r
+                t3 = pb[3] & r
+                t4 = pb[4] & r
+                t5 = pb[5] & r
+                t6 = pb[6] & r
+                t7 = pb[7] & r
+                t8 = pb[8] & r
+                t9 = pb[9] & r
+                t10 = pb[10] & r
+                t11 = pb[11] & r
+                t12 = pb[12] & r
+                t13 = pb[13] & r
+                t14 = pb[14] & r
+                t15 = pb[15] & r
+                t16 = pb[16] & r
+                t17 = pb[17] & r
+                t18 = pb[18] & r
+                t19 = pb[19] & r
+                t20 = pb[20] & r
+                t21 = pb[21] & r
+                t22 = pb[22] & r
+                t23 = pb[23] & r
+                t24 = pb[24] & r
+                t25 = pb[25] & r
+                t26 = pb[26] & r
+                t27 = pb[27] & r
+                t28 = pb[28] & r
+                t29 = pb[29] & r
+                x3 = 1
                 while x3 < 9:
-                    x2 = 0 - ((((x3 ^ y) - 1) >> 8) & 1)
-                    pb = ptr32(uint(tab) + uint((x * 540 + x3 * 60) << 1))
-                    r = 0
-                    while r < 30:
-                        pd[r + 60] = pd[r + 60] | (pb[r] & x2)
-                        pd[r + 61] = pd[r + 61] | (pb[r + 1] & x2)
-                        pd[r + 62] = pd[r + 62] | (pb[r + 2] & x2)
-                        r += 3
+                    pb = ptr32(uint(pb) + 120)
+                    r = 0 - ((((x3 ^ y) - 1) >> 8) & 1)
+                    t0 = (pb[0] & r) | t0
+                    t1 = (pb[1] & r) | t1
+                    t2 = (pb[2] & r) | t2
+                    t3 = (pb[3] & r) | t3
+                    t4 = (pb[4] & r) | t4
+                    t5 = (pb[5] & r) | t5
+                    t6 = (pb[6] & r) | t6
+                    t7 = (pb[7] & r) | t7
+                    t8 = (pb[8] & r) | t8
+                    t9 = (pb[9] & r) | t9
+                    t10 = (pb[10] & r) | t10
+                    t11 = (pb[11] & r) | t11
+                    t12 = (pb[12] & r) | t12
+                    t13 = (pb[13] & r) | t13
+                    t14 = (pb[14] & r) | t14
+                    t15 = (pb[15] & r) | t15
+                    t16 = (pb[16] & r) | t16
+                    t17 = (pb[17] & r) | t17
+                    t18 = (pb[18] & r) | t18
+                    t19 = (pb[19] & r) | t19
+                    t20 = (pb[20] & r) | t20
+                    t21 = (pb[21] & r) | t21
+                    t22 = (pb[22] & r) | t22
+                    t23 = (pb[23] & r) | t23
+                    t24 = (pb[24] & r) | t24
+                    t25 = (pb[25] & r) | t25
+                    t26 = (pb[26] & r) | t26
+                    t27 = (pb[27] & r) | t27
+                    t28 = (pb[28] & r) | t28
+                    t29 = (pb[29] & r) | t29
                     x3 += 1
-                r = 0
-                while r < 30:
-                    y = pd[r + 60]
-                    pd[r + r] = y & 0xFFFF
-                    pd[r + r + 1] = y >> 16
-                    r += 1
+                pd[0] = t0 & 0xFFFF
+                pd[1] = t0 >> 16
+                pd[2] = t1 & 0xFFFF
+                pd[3] = t1 >> 16
+                pd[4] = t2 & 0xFFFF
+                pd[5] = t2 >> 16
+                pd[6] = t3 & 0xFFFF
+                pd[7] = t3 >> 16
+                pd[8] = t4 & 0xFFFF
+                pd[9] = t4 >> 16
+                pd[10] = t5 & 0xFFFF
+                pd[11] = t5 >> 16
+                pd[12] = t6 & 0xFFFF
+                pd[13] = t6 >> 16
+                pd[14] = t7 & 0xFFFF
+                pd[15] = t7 >> 16
+                pd[16] = t8 & 0xFFFF
+                pd[17] = t8 >> 16
+                pd[18] = t9 & 0xFFFF
+                pd[19] = t9 >> 16
+                pd[20] = t10 & 0xFFFF
+                pd[21] = t10 >> 16
+                pd[22] = t11 & 0xFFFF
+                pd[23] = t11 >> 16
+                pd[24] = t12 & 0xFFFF
+                pd[25] = t12 >> 16
+                pd[26] = t13 & 0xFFFF
+                pd[27] = t13 >> 16
+                pd[28] = t14 & 0xFFFF
+                pd[29] = t14 >> 16
+                pd[30] = t15 & 0xFFFF
+                pd[31] = t15 >> 16
+                pd[32] = t16 & 0xFFFF
+                pd[33] = t16 >> 16
+                pd[34] = t17 & 0xFFFF
+                pd[35] = t17 >> 16
+                pd[36] = t18 & 0xFFFF
+                pd[37] = t18 >> 16
+                pd[38] = t19 & 0xFFFF
+                pd[39] = t19 >> 16
+                pd[40] = t20 & 0xFFFF
+                pd[41] = t20 >> 16
+                pd[42] = t21 & 0xFFFF
+                pd[43] = t21 >> 16
+                pd[44] = t22 & 0xFFFF
+                pd[45] = t22 >> 16
+                pd[46] = t23 & 0xFFFF
+                pd[47] = t23 >> 16
+                pd[48] = t24 & 0xFFFF
+                pd[49] = t24 >> 16
+                pd[50] = t25 & 0xFFFF
+                pd[51] = t25 >> 16
+                pd[52] = t26 & 0xFFFF
+                pd[53] = t26 >> 16
+                pd[54] = t27 & 0xFFFF
+                pd[55] = t27 >> 16
+                pd[56] = t28 & 0xFFFF
+                pd[57] = t28 >> 16
+                pd[58] = t29 & 0xFFFF
+                pd[59] = t29 >> 16
             if op == 12 or z != 0:
                 # negate (mask z): swap the first two coordinates, third = 64p - third, carried
                 r = 0
