@@ -1169,14 +1169,14 @@ def _run(pb: ptr32, r: int, prog: ptr8, n: int, tab: ptr16):
                 pb[0] = r
             if r > 0:
                 pc = prog[pc - 2] * 4
-
         elif op >= 11:
             # table reads for Ed25519 (state slot b: u, then digits + 8 of the scalars, 64 each):
             # op 11 (verify, public digits, variable time): slots d.. = e * B from T_0 (a = 0, 60
             # words) or e * (-A) from the cached entries at tab[2160..] (a = 1, 80 words), e digit
             # u - 1 of scalar a; op 12 (signing, secret digit e = digit 16a + u - 1 of the one
-            # scalar): slots d..d+2 = e * T_a, all nine entries read and masked. The halfword limbs are read in pairs, as 32-bit words (all targets are
-            # little-endian; entries start at even halfword offsets).
+            # scalar): slots d..d+2 = e * T_a, all nine entries read and masked. The halfword
+            # limbs are read in pairs, as 32-bit words (all targets are little-endian; entries
+            # start at even halfword offsets).
             x = prog[pc - 2]
             if op == 11:
                 y = pb[x * 64 + pb[0] + 1] - 8
@@ -1357,7 +1357,6 @@ def _run(pb: ptr32, r: int, prog: ptr8, n: int, tab: ptr16):
                 pd[40] = pd[40] ^ ((pd[40] ^ t0) & z)
                 pd[41] = pd[41] ^ ((pd[41] ^ t1) & z)
                 pd[42] = pd[42] ^ ((pd[42] ^ t2) & z)
-
         else:
             # ladder step input: slots d..d+3 = x2 + z2, x2 - z2, x3 + z3, x3 - z3 of
             # slots a..a+3 = x2 z2 x3 z3 after the masked swap CSWAP would make (the slots
