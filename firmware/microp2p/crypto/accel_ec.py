@@ -1999,12 +1999,14 @@ def _loop_prog(first, body, tail):
 
 
 _IDENTITY = [(COPY, _PX, _KZERO), (COPY, _PY, _KONE), (COPY, _PZ, _KONE), (COPY, _PT, _KZERO)]
-# signing: P = sum over t of d_(16t+u-1) T_t, u = 16..1
+# signing: P = sum over t of d_(16t+u-1) T_t, u = 16..1 (the last addition of a round skips T:
+# doublings or the encoding follow, neither reads it)
 _P_BASE = _loop_prog(_IDENTITY, [(SELN, _Q, 0, _SV)] + _MADDQ + [(SELN, _Q, 1, _SV)] + _MADDQ +
-                     [(SELN, _Q, 2, _SV)] + _MADDQ + [(SELN, _Q, 3, _SV)] + _MADDQ, [])
+                     [(SELN, _Q, 2, _SV)] + _MADDQ + [(SELN, _Q, 3, _SV)] + _MADDQ[:-1], [])
 # verify: P = sum of d_(u-1) B + e_(u-1) (-A), u = 64..1, then affine x, y in _DX, _DY
-_P_STRAUS = _loop_prog(_IDENTITY, [(SEL, _Q, 0, _SV)] + _MADDQ + [(SEL, _Q, 1, _SV)] + _ADDQ,
-                       _chain(_PZ, 18, "inv") + [(MUL, _DX, _PX, 18), (MUL, _DY, _PY, 18)])
+_P_STRAUS = _loop_prog(_IDENTITY, [(SEL, _Q, 0, _SV)] + _MADDQ + [(SEL, _Q, 1, _SV)] +
+                       _ADDQ[:-1], _chain(_PZ, 18, "inv") + [(MUL, _DX, _PX, 18),
+                                                             (MUL, _DY, _PY, 18)])
 del _DBL4, _MADDQ, _ADDQ, _IDENTITY  # import-time op lists: only the programs stay
 _P_SAVE = _prog([(COPY, 52 + i, _PX + i) for i in range(4)])
 _P_RESTORE = _prog([(COPY, _PX + i, 52 + i) for i in range(4)])
