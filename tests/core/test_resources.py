@@ -51,6 +51,39 @@ def test_pending_per_ip_per_listener_and_reserved_for_devices():
     assert rm.pending == 0 and not rm.pending_by_listener and not rm.pending_by_ip
 
 
+def test_full_pending_pool_evicts_the_oldest_stalled_upgrade():
+    p = small()
+    p.max_pending_per_listener = 3
+    p.pending_evict_ms = 1000
+    rm = ResourceManager(p)
+    talking = set()
+    pub = "/ip4/0.0.0.0/tcp/4001"
+    ended = []
+    a = []
+    for i, t in enumerate((0, 100, 200)):
+        pe = rm.open_pending(pub, "10.0.0.%d" % (i + 1), now_ms=t)
+        pe.evict = (lambda i=i: ended.append(i))
+        pe.stalled = (lambda i=i: i not in talking)
+        a.append(pe)
+    raises(LimitError, rm.open_pending, pub, "10.0.0.9", True, False, 900)
+    assert not rm.evict_pending(pub, 900) and not ended       # none has stalled 1000 ms yet
+    assert rm.evict_pending(pub, 1150) and ended == [0]      # the oldest goes first
+    assert rm.pending == 2 and rm.drops["10.0.0.1"]["pending_evicted"] == 1
+    b = rm.open_pending(pub, "10.0.0.9", now_ms=1150)         # its slot is the newcomer's
+    talking.add(1)                                            # a peer that sent bytes is safe
+    assert rm.evict_pending(pub, 1300) and ended == [0, 2]   # the oldest silent one goes next
+    assert not rm.evict_pending("/other", 5000)              # only that listener's upgrades
+    # device listeners and serial links (privileged) are never evicted; nor with evict_ms 0
+    d = rm.open_pending("/dev", "10.0.0.7", False, True, 0)
+    d.evict = lambda: ended.append("dev")
+    assert not rm.evict_pending(None, 5000) and "dev" not in ended  # only talking a[1] is left
+    p.pending_evict_ms = 0
+    assert not rm.evict_pending(None, 99999)
+    for x in a + [b, d]:
+        x.release()
+    assert rm.pending == 0 and not rm.evictable
+
+
 def test_connection_slots_reserved_for_allow_listed_and_pending_counted():
     rm = ResourceManager(small(), allow={"dev1", "dev2", "dev3", "dev4"})
     pub = "pub"

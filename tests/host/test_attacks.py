@@ -450,6 +450,53 @@ def test_d4_public_port_slowloris_does_not_starve_the_device_port():
             gw.stop()
 
 
+def test_d4_refilling_slowloris_does_not_keep_good_peers_out():
+    """48 silent sockets from 12 hosts, each reopened the moment the node drops it, keep the
+    public upgrade pool full all the time. The oldest stalled upgrade gives its slot to a
+    newcomer (pending_evict_ms), so good peers still get in (before: most were refused)."""
+    node = node_proc()
+    try:
+        async def go():
+            host, port, _ = tcp_parts(node.addr())
+            stop = asyncio.Event()
+            reopened = [0]
+
+            async def hold(src):          # one silent socket, reopened whenever it is closed
+                while not stop.is_set():
+                    try:
+                        r, w = await raw_connect(host, port, src)
+                    except OSError:
+                        await asyncio.sleep(0.05)
+                        continue
+                    try:
+                        await asyncio.wait_for(r.read(1), 10)   # b"" (EOF) or a reset: reopen
+                    except (OSError, asyncio.TimeoutError):
+                        pass
+                    w.close()
+                    reopened[0] += 1
+
+            holders = [asyncio.ensure_future(hold(src)) for src in ips(12, 20) for _ in range(4)]
+            await asyncio.sleep(1.5)      # the pool is full and every upgrade in it is stalled
+            ok = 0
+            for _ in range(10):
+                try:
+                    n, rtts = await good_peer(node.addr(), 1)
+                    ok += len(rtts)
+                    await n.stop()
+                except (OSError, asyncio.TimeoutError, EOFError):
+                    pass
+            stop.set()
+            for h in holders:
+                h.cancel()
+            await asyncio.gather(*holders, return_exceptions=True)
+            return ok, reopened[0]
+        ok, reopened = run(go(), 120)
+    finally:
+        out, _ = node.stop()
+    assert reopened >= 10, reopened               # the attack really refilled the pool
+    assert ok >= 8, ok
+
+
 # ---- D5: connection slots ----------------------------------------------------------------------
 
 def test_d5_idle_connections_cannot_take_the_gateways_slots():

@@ -37,6 +37,30 @@ async def close_quietly(duplex):
         pass
 
 
+class Prefixed:
+    """A duplex byte stream with bytes already read from it put back in front."""
+
+    def __init__(self, duplex, first):
+        self.duplex = duplex
+        self._first = first
+
+    async def read(self, n):
+        f = self._first
+        if f is not None:
+            self._first = None
+            return f
+        return await self.duplex.read(n)
+
+    async def write(self, data):
+        await self.duplex.write(data)
+
+    async def close(self):
+        await self.duplex.close()
+
+    def __getattr__(self, name):   # get_extra_info, remote_multiaddr, ... of the stream below
+        return getattr(self.duplex, name)
+
+
 async def negotiate(st, m):
     """Run a multistream machine (mss.Dialer / mss.Listener) over a stream until a protocol is
     agreed; bytes that came after the agreement are put back into the stream. Returns it."""
@@ -199,6 +223,12 @@ class Connection:
         self.scope = None        # resources.ConnScope, once the upgrade is done and admitted
 
     # ---- upgrade (the sans-IO machine conn.upgrade.Upgrade does the protocol) -----------------
+    _upgrade_rx = False
+
+    def upgrade_stalled(self):
+        """True while the remote has sent nothing in the upgrade (a silent socket)."""
+        return not self._upgrade_rx
+
     async def upgrade(self, expected_peer=None):
         node = self.node
         u = Upgrade(self.outbound, node.key, expected_peer, node.noise_static, (YAMUX,))
@@ -214,6 +244,7 @@ class Connection:
             data = await asyncio.wait_for(self.duplex.read(read_size), idle)
             if not data:
                 raise OSError("connection closed during upgrade")
+            self._upgrade_rx = True
             u.receive(data)
         self.remote_peer = u.remote_peer
         self.transport = u.transport

@@ -25,12 +25,13 @@ from microp2p.identity.keys import Ed25519PrivateKey
 from microp2p.identity.peerid import PeerId
 from microp2p.codec.multiaddr import Multiaddr
 from microp2p.io import tcp
-from microp2p.io.connection import Connection, StreamReset, negotiate, close_quietly
+from microp2p.io.connection import Connection, Prefixed, StreamReset, negotiate, close_quietly
 from microp2p.io.identify import IdentifyService
 from microp2p.io.profile import Profile
 from microp2p.io.resources import ResourceManager
 
 STOP_TIMEOUT_MS = 1000        # how long stop() waits for connections to flush their GoAway
+REFUSAL_REPORTS_PER_S = 10    # limit refusals reported (event + log) per second; the rest are counted
 # Refusals that say why: a listener whose admit() answers with a reason opens this stream on the
 # refused connection, writes the reason (UTF-8, at most REFUSAL_MAX bytes) and closes; the peer's
 # node reports it as a "connection:refused-by-peer" event and keeps it on conn.refusal.
@@ -175,26 +176,81 @@ class Node:
         apply (remote_addr's IP); listener: the pending-upgrade pool it counts in."""
         ip = _ip_of(remote_addr) if public else None
         try:
-            pending = self._open_pending(listener, ip, public, privileged)
+            try:
+                pending = self._open_pending(listener, ip, public, privileged)
+            except LimitError as e:
+                pending, duplex = await self._overflow(e, duplex, listener, ip, public, privileged)
         except LimitError as e:
-            self.log("inbound connection refused: %s" % e)
-            self.emit(E.CONNECTION_REFUSED, {"addr": str(remote_addr) if remote_addr else None,
-                                             "reason": "limit", "limit": str(e)})
+            n = self._report_refusal()
+            if n:
+                self.log("inbound connection refused: %s" % e)
+                ev = {"addr": str(remote_addr) if remote_addr else None, "reason": "limit", "limit": str(e)}
+                if n > 1:
+                    ev["suppressed"] = n - 1   # refusals not reported since the last one
+                self.emit(E.CONNECTION_REFUSED, ev)
             await close_quietly(duplex)
             return None
         conn = Connection(self, duplex, False, remote_addr, relayed)
+        pending.evict = conn.close     # ends the upgrade: its read fails, _upgrade cleans up
+        pending.stalled = conn.upgrade_stalled
         await self._upgrade(conn, None, admit, pending)
         return None if conn.closed else conn
 
+    _refusals = None   # [window start ms, reported in it, not reported since the last report]
+
+    def _report_refusal(self):
+        """Limit refusals are reported (event + log line) at most REFUSAL_REPORTS_PER_S times a
+        second, so a flood of connections cannot flood stdout or the log (the resource stats
+        count every one). Returns 0 (stay quiet) or 1 + the refusals left unreported before."""
+        now = now_ms()
+        r = self._refusals
+        if r is None or now - r[0] >= 1000:
+            r = self._refusals = [now, 0, r[2] if r is not None else 0]
+        if r[1] >= REFUSAL_REPORTS_PER_S:
+            r[2] += 1
+            return 0
+        r[1] += 1
+        n = 1 + r[2]
+        r[2] = 0
+        return n
+
     def _open_pending(self, listener, ip, public, privileged):
         rm = self.resources
+        now = now_ms()
         try:
-            return rm.open_pending(listener, ip, public, privileged)
+            return rm.open_pending(listener, ip, public, privileged, now)
         except LimitError as e:
-            # full: an idle unprivileged connection may make room (trim), then one more try
-            if getattr(e, "limit", None) != "max_conns" or not self._trim(privileged):
+            limit = getattr(e, "limit", None)
+            if limit == "max_conns":
+                # full: an idle unprivileged connection may make room (trim), then one more try
+                if not self._trim(privileged):
+                    raise
+            else:
                 raise
-        return rm.open_pending(listener, ip, public, privileged)
+        return rm.open_pending(listener, ip, public, privileged, now)
+
+    async def _overflow(self, e, duplex, listener, ip, public, privileged):
+        """The upgrade pool is full (e): hold the newcomer a moment; if it talks (an honest dialer
+        sends its multistream header at once), the oldest silent upgrade gives it its slot. A
+        slowloris refilling the pool with silent sockets then cannot keep talking peers out.
+        Returns (pending, duplex with the bytes read put back) or raises e."""
+        rm = self.resources
+        limit = getattr(e, "limit", None)
+        if limit not in ("max_pending", "max_pending_per_listener"):
+            raise e
+        tok = rm.take_overflow(lambda: self.spawn(close_quietly(duplex)), ip, now_ms())
+        if tok is None:
+            raise e
+        try:
+            first = await asyncio.wait_for(duplex.read(self.profile.read_size),
+                                           rm.profile.overflow_wait_ms / 1000)
+        except Exception:
+            first = None
+        finally:
+            rm.give_overflow(tok)
+        if not first or not rm.evict_pending(listener if limit == "max_pending_per_listener" else None, now_ms()):
+            raise e
+        return rm.open_pending(listener, ip, public, privileged, now_ms()), Prefixed(duplex, first)
 
     def _trim(self, privileged=False):
         rm = self.resources

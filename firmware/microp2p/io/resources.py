@@ -20,6 +20,7 @@
 from microp2p.errors import LimitError, SCOPE_CONNECTION, SCOPE_STREAM
 
 MAX_DROP_KEYS = 256     # peers/IPs whose refusals are reported one by one (the rest: "other")
+MAX_OVERFLOW_IPS = 256  # hosts whose overflow entry rate is tracked at once
 
 
 class Limits:
@@ -37,6 +38,13 @@ class Limits:
         self.max_pending_per_listener = 12
         self.max_pending_per_ip = 4       # public listeners only
         self.handshake_idle_ms = 3000     # a pending upgrade that sends nothing for this long ends
+        self.pending_evict_ms = 500       # when the pool is full, the oldest unprivileged upgrade
+                                          # that has received nothing for this long gives its slot
+                                          # to a newcomer that talks (0: never)
+        self.max_pending_overflow = 16    # newcomers held past a full pool, waiting for their
+        self.overflow_wait_ms = 500       # first bytes for at most this long (then closed)
+        self.overflow_per_ip_per_s = 8    # times one host may enter the overflow per second: a
+                                          # host that keeps reconnecting cannot displace waiters
         # streams
         self.max_streams = 8192
         self.max_streams_per_peer = 512
@@ -89,6 +97,8 @@ class Limits:
         p.max_pending_per_listener = 2
         p.max_pending_per_ip = 2
         p.handshake_idle_ms = 30000       # pure-Python X25519/Ed25519 take seconds on an MCU
+        p.pending_evict_ms = 0            # a device's two slots serve its gateway: never evicted
+        p.max_pending_overflow = 0
         p.max_streams = 32
         p.max_streams_per_peer = 16
         p.max_streams_per_conn = 16
@@ -124,17 +134,21 @@ class _Peer:
 class Pending:
     """A socket in its upgrade (transient scope). promote() or release() exactly once."""
 
-    def __init__(self, rm, listener, ip, public, privileged):
+    def __init__(self, rm, listener, ip, public, privileged, now_ms):
         self.rm = rm
         self.listener = listener
         self.ip = ip if public else None
         self.privileged = privileged
+        self.started_ms = now_ms
+        self.evict = None     # the driver's fn() that ends this upgrade (closes its socket)
+        self.stalled = None   # the driver's fn() -> True while the remote has sent nothing
         self.open = True
 
     def release(self):
         if self.open:
             self.open = False
             rm = self.rm
+            rm.evictable.discard(self)
             rm.pending -= 1
             _inc(rm.pending_by_listener, self.listener, -1)
             if self.ip is not None:
@@ -304,6 +318,9 @@ class ResourceManager:
         self.pending_to_conn = 0
         self.pending_by_listener = {}
         self.pending_by_ip = {}
+        self.evictable = set()    # open unprivileged Pending objects (at most max_pending)
+        self.overflow = []        # newcomers held past a full pool, oldest first: [cancel fn]
+        self.overflow_ips = {}    # ip -> [entries, window start ms] (at most MAX_OVERFLOW_IPS)
         self.conns_by_ip = {}
         self.streams = 0
         self.memory = 0
@@ -338,7 +355,7 @@ class ResourceManager:
         raise e
 
     # ---- transient scope: pending upgrades ------------------------------------------------------
-    def open_pending(self, listener=None, ip=None, public=True, privileged=False):
+    def open_pending(self, listener=None, ip=None, public=True, privileged=False, now_ms=0):
         """A socket accepted (or dialled, listener=None) and not yet upgraded.
 
         privileged: a device listener or a serial link (may use the reserved slots).
@@ -358,7 +375,69 @@ class ResourceManager:
         _inc(self.pending_by_listener, listener)
         if public and ip is not None:
             _inc(self.pending_by_ip, ip)
-        return Pending(self, listener, ip, public, privileged)
+        pe = Pending(self, listener, ip, public, privileged, now_ms)
+        if not privileged:
+            self.evictable.add(pe)
+        return pe
+
+    def take_overflow(self, cancel, ip=None, now_ms=0):
+        """Hold a newcomer past a full pool while it shows it talks; cancel() ends its wait.
+        When every overflow place is taken the oldest waiter is let go for the newcomer (a
+        talker shows itself within a round trip, a silent socket never does); one host enters at
+        most overflow_per_ip_per_s times a second. Returns a token for give_overflow, or None
+        (refuse)."""
+        p = self.profile
+        if not p.pending_evict_ms or not p.max_pending_overflow:
+            return None
+        if ip is not None:
+            t = self.overflow_ips
+            e = t.get(ip)
+            if e is None or now_ms - e[1] >= 1000:
+                if e is None and len(t) >= MAX_OVERFLOW_IPS:
+                    t.clear()                 # bounded: forget every window at once
+                e = [0, now_ms]
+                t[ip] = e
+            if e[0] >= p.overflow_per_ip_per_s:
+                self.count_drop("overflow_rate", ip)
+                return None
+            e[0] += 1
+        w = self.overflow
+        if len(w) >= p.max_pending_overflow:
+            old = w.pop(0)
+            self.count_drop("overflow_displaced")
+            old[0]()
+        tok = [cancel]
+        w.append(tok)
+        return tok
+
+    def give_overflow(self, tok):
+        if tok in self.overflow:
+            self.overflow.remove(tok)
+
+    def evict_pending(self, listener, now_ms):
+        """The pending pool is full: end the oldest unprivileged upgrade (on `listener` when given)
+        whose remote has sent nothing for at least pending_evict_ms, so a newcomer gets its slot.
+        A slowloris that keeps refilling the pool with silent sockets then cannot keep out a peer
+        that talks (an honest dialer sends its multistream header at once, so its own slot is
+        safe from the next eviction). True when one was ended."""
+        age = self.profile.pending_evict_ms
+        if not age:
+            return False
+        old = None
+        for pe in self.evictable:
+            if pe.evict is None or (listener is not None and pe.listener != listener):
+                continue
+            if pe.stalled is not None and not pe.stalled():
+                continue
+            if now_ms - pe.started_ms >= age and (old is None or pe.started_ms < old.started_ms):
+                old = pe
+        if old is None:
+            return False
+        self.count_drop("pending_evicted", old.ip or old.listener)
+        fn = old.evict
+        old.release()
+        fn()
+        return True
 
     def _sockets(self):
         return self.conns + self.pending + self.pending_to_conn
