@@ -231,6 +231,35 @@ def test_base_mult_extreme_scalars_checked():
         pass
 
 
+def test_wnaf_digits_and_extreme_verify_scalars_checked():
+    # width-5 wNAF: sum d_i 2**i == s, digits 0 or odd with |d| <= 15, four zeros after each
+    # nonzero one, the top position returned; both bytes of the packed words
+    from microp2p.crypto import curve25519 as C
+    L = C.L
+    edge = [0, 1, 15, 16, 17, 31, 32, L - 1, L, 2 ** 252, 2 ** 253 - 1, 2 ** 255 - 1,
+            int("1f" * 32, 16) >> 1, int("f0" * 32, 16) >> 1, int("10" * 32, 16)]
+    scalars = edge + [RNG.getrandbits(255) for _ in range(20)]
+    for a, b in zip(scalars, scalars[1:] + scalars[:1]):
+        top_a = EC._wnaf(EC._w, 0, a.to_bytes(32, "little"), 0)
+        top_b = EC._wnaf(EC._w, 0, b.to_bytes(32, "little"), 8)
+        for x, sh, top in ((a, 0, top_a), (b, 8, top_b)):
+            d = [((EC._w[1 + i] >> sh) & 0xFF) - 16 for i in range(256)]
+            assert sum(v << i for i, v in enumerate(d)) == x, hex(x)
+            nz = [i for i, v in enumerate(d) if v]
+            assert all(d[i] & 1 and abs(d[i]) <= 15 for i in nz)
+            assert all(j - i >= 5 for i, j in zip(nz, nz[1:]))
+            assert top == (nz[-1] + 1 if nz else 0)
+    # verify's Straus loop with extreme public scalars against the big-int reference
+    pub = h(V.ED25519[0][1])
+    A = C.decode_point(pub)
+    for sv, kv in ((0, 0), (1, 0), (0, 1), (L - 1, L - 1), (2 ** 253 - 1, 1),
+                   (int("1f" * 32, 16) >> 3, int("f0" * 32, 16) >> 3)):
+        want = C.encode_point(C.double_mult(sv, kv, C.negate(A)))
+        sb, kb = sv.to_bytes(32, "little"), kv.to_bytes(32, "little")
+        assert EC.double_mult_encoded_eq(sb, kb, pub, want), (hex(sv), hex(kv))
+        assert not EC.double_mult_encoded_eq(sb, kb, pub, bytes(32))
+
+
 def test_ed25519_decode_edge_cases_checked():
     def run():
         sig = h(V.ED25519[0][3])

@@ -52,15 +52,18 @@ ADDSUB = 7  # dst = a + b, dst + 1 = a - b
 CSWAP = 8  # X25519 ladder: masked swap of slots (dst, dst+1) and (a, a+1); state in slot b
 LOOP = 9  # u -= 1 (word 0 of slot b); while u > 0 jump to op number a
 LADDER_IN = 10  # dst..dst+3 = x2 +- z2, x3 +- z3 of slots a..a+3 as swapped by the state in b
-SEL = 11  # verify: dst.. = digit times B (a = 0) or -A (a = 1), digits in slot b
+SEL = 11  # verify: dst.. = wNAF digit times B (a = 0) or -A (a = 1), digits in slot b
+SKIPZ = 13  # verify: skip dst ops if the digits chosen by a (1: B's, 2: A's, 3: both) are 0
 SELN = 12  # signing: dst..dst+2 = digit times T_a, masked, digits in slot b
 
 _w = array("I", [0] * (NSLOTS * NLIMBS))
-# tables read by _run (ops 11, 12): halfwords 0..2159: affine (y-x, y+x, 2dxy) of 0..8 times
-# T_t = 2**(64t) B for t = 0..3 (60 words each; built once); 2160..2879: verify's cached 0..8
-# times -A (80 words each, public data)
-_tabs = bytearray(2 * (4 * 9 * 60 + 9 * 80))  # read as halfwords (ptr16), no temporary list
-_ATAB = 4 * 9 * 60
+# tables read by _run (ops 11, 12), in halfwords: 0..2159: affine (y-x, y+x, 2dxy) of 0..8
+# times T_t = 2**(64t) B for t = 0..3 (60 words each); 2160..2639: the same of 1, 3, .., 15
+# times B (these two built once); 2640..3279: verify's cached 1, 3, .., 15 times -A (80 words
+# each, public data)
+_tabs = bytearray(2 * (4 * 9 * 60 + 8 * 60 + 8 * 80))  # read as halfwords (ptr16)
+_BODD = 4 * 9 * 60
+_ATAB = _BODD + 8 * 60
 _bytes = bytearray(32)
 
 
@@ -1169,25 +1172,33 @@ def _run(pb: ptr32, r: int, prog: ptr8, n: int, tab: ptr16):
                 pb[0] = r
             if r > 0:
                 pc = prog[pc - 2] * 4
+        elif op == 13:
+            x = prog[pc - 2]
+            # verify: skip d ops when the wNAF digits selected by a (bit 0: B's, bit 1: A's) in word
+            # u of slot b are all 0 (stored as 16)
+            r = pb[pb[0]]
+            if ((x & 1) == 0 or (r & 0xFF) == 16) and ((x & 2) == 0 or (r >> 8) == 16):
+                pc += prog[pc - 3] * 4
         elif op >= 11:
-            # table reads for Ed25519 (state slot b: u, then digits + 8 of the scalars, 64 each):
-            # op 11 (verify, public digits, variable time): slots d.. = e * B from T_0 (a = 0, 60
-            # words) or e * (-A) from the cached entries at tab[2160..] (a = 1, 80 words), e digit
-            # u - 1 of scalar a; op 12 (signing, secret digit e = digit 16a + u - 1 of the one
-            # scalar): slots d..d+2 = e * T_a, all nine entries read and masked. The halfword
+            # table reads for Ed25519 (state slot b: u, then the digits of the scalars):
+            # op 11 (verify, public digits, variable time): slots d.. = e * B (a = 0: affine, 60
+            # words, tab[2160..]) or e * (-A) (a = 1: cached, 80 words, tab[2640..]) for the odd
+            # wNAF digit e (+ 16) in byte a of word u of slot b; op 12 (signing, secret digit e =
+            # digit 16a + u - 1 of the one scalar): slots d..d+2 = e * T_a, all nine entries read
+            # and masked. The halfword
             # limbs are read in pairs, as 32-bit words (all targets are little-endian; entries
             # start at even halfword offsets).
             x = prog[pc - 2]
             if op == 11:
-                y = pb[x * 64 + pb[0] + 1] - 8
+                y = ((pb[pb[0]] >> (x << 3)) & 0xFF) - 16
                 z = 0
                 if y < 0:
                     y = 0 - y
                     z = 0 - 1
-                x2 = y * 60
+                x2 = (y >> 1) * 60 + 2160
                 x3 = 30
                 if x == 1:
-                    x2 = y * 80 + 2160
+                    x2 = (y >> 1) * 80 + 2640
                     x3 = 40
                 pb = ptr32(uint(tab) + uint(x2 << 1))
                 r = 0
@@ -1839,16 +1850,6 @@ def _ladder_state(w: ptr32, s: int, k: ptr8):
 
 
 @micropython.viper
-def _get(w: ptr32, d: int, tab: ptr16, off: int, n: int):
-    """n words from tab[off:] into the work buffer from slot d on."""
-    d = d * 20
-    k = 0
-    while k < n:
-        w[d + k] = tab[off + k]
-        k += 1
-
-
-@micropython.viper
 def _put(tab: ptr16, off: int, w: ptr32, s: int, n: int):
     """tab[off:off + n] = n words of the work buffer from slot s on."""
     s = s * 20
@@ -1870,6 +1871,44 @@ def _recode(w: ptr32, o: int, s: ptr8):
         w[o + i] = e - (c << 4) + 8
         i += 1
     w[o + 63] = (s[31] >> 4) + c + 8  # top digit 0..8: no carry out for s < 2**255
+
+
+@micropython.viper
+def _wnaf(w: ptr32, o: int, s: ptr8, sh: int) -> int:
+    """Width-5 wNAF of the 32-byte scalar s < 2**255 (public: branches): digit i (0, or odd with
+    |d| <= 15; four zeros follow each nonzero one) + 16 into byte sh // 8 of w[o + 1 + i], for
+    i = 0..255 (sh = 0 sets the words, sh = 8 adds the second byte). Returns 1 + the position
+    of the top nonzero digit (0 for s = 0)."""
+    c = 0
+    i = 0
+    top = 0
+    while i < 256:
+        b = ((s[i >> 3] >> (i & 7)) & 1) + c
+        if (b & 1) == 0:
+            c = b >> 1
+            v = 0
+            n = 1
+        else:
+            j = i >> 3
+            v = s[j]
+            if j < 31:
+                v = v | (s[j + 1] << 8)
+            v = ((v >> (i & 7)) & 31) + c
+            c = 0
+            if v > 16:
+                v -= 32
+                c = 1
+            top = i + 1
+            n = 5
+        while n > 0 and i < 256:
+            if sh == 0:
+                w[o + 1 + i] = v + 16
+            else:
+                w[o + 1 + i] = w[o + 1 + i] | ((v + 16) << 8)
+            v = 0
+            n -= 1
+            i += 1
+    return top
 
 
 @micropython.viper
@@ -1960,8 +1999,6 @@ _DBL4 = _dbl(False) * 3 + _dbl(True)  # T is only read by the addition that foll
 _P_DBL4 = _prog(_DBL4)
 _P_CACHED = _prog([(SUB, _CQ, _PY, _PX), (ADD, _CQ + 1, _PY, _PX), (MUL, _CQ + 2, _PT, _KD2),
                    (ADD, _CQ + 3, _PZ, _PZ)])
-_P_CACHED_ID = _prog([(COPY, _CQ, _KONE), (COPY, _CQ + 1, _KONE), (COPY, _CQ + 2, _KZERO),
-                      (ADD, _CQ + 3, _KONE, _KONE)])
 _P_ENCODE = _prog(_chain(_PZ, 18, "inv") + [(MUL, _DX, _PX, 18), (MUL, _DY, _PY, 18)])
 # decode: y in _DY -> u = y^2 - 1, v = d y^2 + 1, x = u v^3 (u v^7)^((p-5)/8), vxx = v x^2 in _D1
 _P_DECODE = _prog([(SQR, _D1, _DY), (SUB, _DU, _D1, _KONE), (MUL, _DV, _D1, _KD),
@@ -1987,7 +2024,10 @@ _P_TO_U = _prog([(SUB, 5, _PZ, _PY), (ADD, 6, _PZ, _PY)] + _chain(5, 18, "inv") 
 _P_NIELS_ID = _prog([(COPY, _CQ, _KONE), (COPY, _CQ + 1, _KONE), (COPY, _CQ + 2, _KZERO)])
 _P_ADD_CACHED = _prog(_ADDQ + [(SUB, _CQ, _PY, _PX), (ADD, _CQ + 1, _PY, _PX),
                                 (MUL, _CQ + 2, _PT, _KD2), (ADD, _CQ + 3, _PZ, _PZ)])
-_SV = 5  # Ed25519 loop state: u, then the digits (+ 8) of s (64) and k (64), in slots 5..11
+_SV = 5  # signing loop state: u, then the 64 digits (+ 8) of the scalar, in slots 5..8
+_SVW = 0  # verify loop state: u, then word 1 + i = (d_i + 16) | (e_i + 16) << 8, slots 0..12
+_SAVE = [(COPY, 52 + i, _PX + i) for i in range(4)]
+_RESTORE = [(COPY, _PX + i, 52 + i) for i in range(4)]
 
 
 def _loop_prog(first, body, tail):
@@ -2003,13 +2043,24 @@ _IDENTITY = [(COPY, _PX, _KZERO), (COPY, _PY, _KONE), (COPY, _PZ, _KONE), (COPY,
 # doublings or the encoding follow, neither reads it)
 _P_BASE = _loop_prog(_IDENTITY, [(SELN, _Q, 0, _SV)] + _MADDQ + [(SELN, _Q, 1, _SV)] + _MADDQ +
                      [(SELN, _Q, 2, _SV)] + _MADDQ + [(SELN, _Q, 3, _SV)] + _MADDQ[:-1], [])
-# verify: P = sum of d_(u-1) B + e_(u-1) (-A), u = 64..1, then affine x, y in _DX, _DY
-_P_STRAUS = _loop_prog(_IDENTITY, [(SEL, _Q, 0, _SV)] + _MADDQ + [(SEL, _Q, 1, _SV)] +
-                       _ADDQ[:-1], _chain(_PZ, 18, "inv") + [(MUL, _DX, _PX, 18),
-                                                             (MUL, _DY, _PY, 18)])
-del _DBL4, _MADDQ, _ADDQ, _IDENTITY  # import-time op lists: only the programs stay
-_P_SAVE = _prog([(COPY, 52 + i, _PX + i) for i in range(4)])
-_P_RESTORE = _prog([(COPY, _PX + i, 52 + i) for i in range(4)])
+# verify: for bit i = u - 1 (u = n..1): P = 2P + d_i B + e_i (-A) with the wNAF digits d, e
+# (odd, |.| <= 15, at least 4 zeros after each nonzero one: the additions of a digit are skipped
+# when it is 0, and T only computed when one follows), then affine x, y in _DX, _DY
+_WB = [(SEL, _Q, 0, _SVW)] + _MADDQ
+_WA = [(SEL, _Q, 1, _SVW)] + _ADDQ[:-1]
+_P_STRAUS = _prog(_IDENTITY + _dbl(False) + [
+    (SKIPZ, 3 + len(_WB) + len(_WA), 3, _SVW), (MUL, _PT, _E, _H),
+    (SKIPZ, len(_WB), 1, _SVW)] + _WB + [(SKIPZ, len(_WA), 2, _SVW)] + _WA +
+    [(LOOP, 0, len(_IDENTITY), _SVW)] +
+    _chain(_PZ, 18, "inv") + [(MUL, _DX, _PX, 18), (MUL, _DY, _PY, 18)])
+# P = 2P, and Q = the cached 2P (P, T kept)
+_P_TWICE_TO_Q = _prog(_SAVE + _dbl(True) + [(SUB, _Q, _PY, _PX), (ADD, _Q + 1, _PY, _PX),
+                                            (MUL, _Q + 2, _PT, _KD2), (ADD, _Q + 3, _PZ, _PZ)]
+                      + _RESTORE)
+del _DBL4, _MADDQ, _ADDQ, _IDENTITY, _WA, _WB  # import-time op lists: only programs stay
+_P_SAVE = _prog(_SAVE)
+_P_RESTORE = _prog(_RESTORE)
+del _SAVE, _RESTORE
 _P_Q_FROM_CQ = _prog([(COPY, _Q + i, _CQ + i) for i in range(4)])
 
 
@@ -2042,15 +2093,14 @@ def _run_p(prog):
 
 
 def _fill_table():
-    """_tabs[_ATAB:] = cached 0*P .. 8*P for the point P in slots 20..23 (P is overwritten)."""
+    """_tabs[_ATAB:] = cached 1*P, 3*P, .., 15*P for the point P in slots 20..23 (P is
+    overwritten)."""
     w = _w
     tab = _tabs
-    _run_p(_P_CACHED_ID)
-    _put(tab, _ATAB, w, _CQ, 80)
     _run_p(_P_CACHED)
-    _put(tab, _ATAB + 80, w, _CQ, 80)
-    _get(w, _Q, tab, _ATAB + 80, 80)
-    for j in range(2, 9):
+    _put(tab, _ATAB, w, _CQ, 80)
+    _run_p(_P_TWICE_TO_Q)
+    for j in range(1, 8):
         _run_p(_P_ADD_CACHED)
         _put(tab, _ATAB + 80 * j, w, _CQ, 80)
 
@@ -2079,6 +2129,16 @@ def _niels_tables():
             _run_p(_P_RESTORE)
             for _ in range(16):
                 _run_p(_P_DBL4)
+        # verify's 1, 3, .., 15 times B
+        _set(_DX, _BX)
+        _set(_DY, _BY)
+        _run_p(_P_POINT)
+        _run_p(_P_TWICE_TO_Q)
+        for e in range(8):
+            if e:
+                _run_p(_P_ADD)
+            _run_p(_P_NIELS)
+            _put(_tabs, _BODD + e * 60, _w, _CQ, 60)
         _niels_ready = True
 
 
@@ -2174,18 +2234,18 @@ def _decode(b, negate):
 
 def double_mult_encoded_eq(s, k, a_enc, r_enc):
     """encode(s*B - k*A) == r_enc for public 32-byte scalars s, k < 2**255 and the point
-    encoding a_enc (Straus: one run of 252 doublings; signed radix-16 digits of both scalars;
-    B's multiples are the affine signing table T_0, -A's are built here; _P_STRAUS, one _run
-    call). Variable-time: every input is public."""
+    encoding a_enc (Straus: one run of doublings; width-5 wNAF digits of both scalars, so about
+    51 additions each; B's odd multiples are a fixed affine table, -A's are built here;
+    _P_STRAUS, one _run call). Variable-time: every input is public."""
     w = _w
     _niels_tables()
     if not _decode(a_enc, True):
         return False
     _fill_table()
-    o = _SV * NLIMBS
-    _recode(w, o + 2, s)
-    _recode(w, o + 66, k)
-    w[o] = 64
+    o = _SVW * NLIMBS
+    n = _wnaf(w, o, s, 0)
+    n2 = _wnaf(w, o, k, 8)
+    w[o] = max(n, n2, 1)
     _run_p(_P_STRAUS)
     _pack(w, _DY, _b1)
     _pack(w, _DX, _b2)
