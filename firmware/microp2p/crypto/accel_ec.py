@@ -2235,7 +2235,7 @@ def _decode(b, negate):
 def double_mult_encoded_eq(s, k, a_enc, r_enc):
     """encode(s*B - k*A) == r_enc for public 32-byte scalars s, k < 2**255 and the point
     encoding a_enc (Straus: one run of doublings; width-5 wNAF digits of both scalars, so about
-    51 additions each; B's odd multiples are a fixed affine table, -A's are built here;
+    43 additions each; B's odd multiples are a fixed affine table, -A's are built here;
     _P_STRAUS, one _run call). Variable-time: every input is public."""
     w = _w
     _niels_tables()
