@@ -23,7 +23,6 @@ from microp2p.codec import cbor
 from microp2p.identity import keys
 from microp2p.io import node as nodemod
 from microp2p.io.profile import Profile
-from microp2p.io.tcp import StreamPair
 from microp2p.io import pubsub as pubsub_driver
 from microp2p.aio import asyncio, print_exc, MICROPYTHON, TimeoutError
 from microp2p.clock import ticks_ms, ticks_diff, ticks_add, now_ms, wall_ms
@@ -54,7 +53,6 @@ INITIAL_BACKOFF_MS = 250
 MIN_BACKOFF_CAP_MS = 250
 MAX_BACKOFF_CAP_MS = 600000
 WIFI_CONNECT_TIMEOUT_MS = 20000
-SERIAL_RX_BUF = 2048            # machine.UART receive buffer on boards
 MAX_CONFIG_BYTES = 8192
 # After a reconnect, our messages of the last REPLAY_WINDOW_MS are sent again (see _flush_loop).
 # Must stay well inside the gossipsub seen TTL (2 min) so every copy is recognised as a duplicate.
@@ -207,7 +205,8 @@ class SensorApp:
     # ---- link: connect, wait for loss, back off, again -------------------------------------
     async def _link_loop(self):
         if self.cfg["link"] == "serial":
-            await self._serial_loop()
+            from sensor_node import serial_link   # loaded by serial devices only
+            await serial_link.run(self, INITIAL_BACKOFF_MS)
         else:
             await self._tcp_loop()
 
@@ -236,38 +235,6 @@ class SensorApp:
         self.emit(E.REFUSED, {"reason": conn.refusal, "retry_ms": backoff})
         await _sleep_ms(backoff)
         return min(backoff * 2, self.cfg["max_backoff_ms"])
-
-    async def _serial_loop(self):
-        from microp2p.io import serial
-        r, w = self._open_serial(serial)
-        port = serial.SerialPort(r, w, {"baud": int(self.cfg["baud"])})
-        port.start()
-        backoff = INITIAL_BACKOFF_MS
-        try:
-            while not self._stopped:
-                sconn = await port.accept()      # waits for the next link session
-                try:
-                    conn = await self.node.dial_stream(StreamPair(sconn, sconn), None, self.gateway_peer)
-                except Exception as e:
-                    sconn.close()
-                    backoff = await self._backoff(backoff, "%s: %s" % (type(e).__name__, e))
-                    continue
-                backoff = await self._after_hold(conn, backoff)
-        finally:
-            port.close()
-
-    def _open_serial(self, serial):
-        p = self.cfg["serial_port"]
-        if isinstance(p, str):
-            return serial.open_tty(p)         # unix port: a tty or pty path
-        import machine                         # a board: a UART id (+ optional pins)
-        kw = {"baudrate": int(self.cfg["baud"]), "rxbuf": SERIAL_RX_BUF}
-        pins = self.cfg.get("uart_pins") or {}
-        if "tx" in pins:
-            kw["tx"] = machine.Pin(pins["tx"])
-        if "rx" in pins:
-            kw["rx"] = machine.Pin(pins["rx"])
-        return serial.open_uart(machine.UART(int(p), **kw))
 
     def _wifi_up(self):
         wifi = self.cfg.get("wifi")
