@@ -5,98 +5,22 @@
 # Decoders are strict: an unknown character, a wrong case, an impossible length or non-zero
 # trailing bits raise DecodeError, so one byte string has exactly one text form per base.
 # Every decoder refuses text longer than MAX_TEXT_LEN before doing any big-int work (base58 and
-# base36 are quadratic in the input length).
+# base36 are quadratic in the input length). base58 itself is codec/base58.py: peer IDs need only
+# that, so a device loads this module with CIDs only.
 from microp2p.errors import DecodeError, UsageError
-
-MAX_TEXT_LEN = 1024  # longest text any decoder here accepts (peer IDs are ~52, CIDs ~60)
+from microp2p.codec.base58 import (  # noqa: F401  (MAX_TEXT_LEN: part of this module's API)
+    MAX_TEXT_LEN, check_text as _check_text, digits as _digits, radix_encode as _radix_encode,
+    radix_decode as _radix_decode, encode as b58encode, decode as b58decode)
 
 BASE58BTC = "z"
 BASE32 = "b"
 BASE36 = "k"
 BASE16 = "f"
 
-# Alphabets as bytes: indexing or iterating a str makes a one-character string, which MicroPython
-# interns for good (a qstr each), so the codecs here work on bytes and ints only.
-_B58 = b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+# Alphabets are bytes, as in base58.py (no one-character strs, each of which would be a qstr)
 _B36 = b"0123456789abcdefghijklmnopqrstuvwxyz"
 _B32 = b"abcdefghijklmnopqrstuvwxyz234567"
 _B16 = b"0123456789abcdef"
-
-_tables = {}  # alphabet -> its reverse lookup, built on first decode
-
-
-def _table(alphabet):
-    # 128-entry reverse lookup; 0xFF marks characters outside the alphabet.
-    t = _tables.get(alphabet)
-    if t is None:
-        t = bytearray(b"\xff" * 128)
-        for i, c in enumerate(alphabet):
-            t[c] = i
-        t = _tables[alphabet] = bytes(t)
-    return t
-
-
-def _check_text(text):
-    if not isinstance(text, str):
-        raise DecodeError("multibase text must be str")
-    if len(text) > MAX_TEXT_LEN:
-        raise DecodeError("multibase text too long")
-
-
-def _digits(text, alphabet):
-    # Non-ASCII text encodes to bytes >= 128, which no alphabet has.
-    table = _table(alphabet)
-    out = bytearray(text.encode())
-    for i in range(len(out)):
-        o = out[i]
-        v = table[o] if o < 128 else 0xFF
-        if v == 0xFF:
-            raise DecodeError("invalid character for base")
-        out[i] = v
-    return out
-
-
-def _radix_encode(data, alphabet):
-    # Leading zero bytes become leading zero digits; the rest is one big integer.
-    base = len(alphabet)
-    zeros = 0
-    n = len(data)
-    while zeros < n and data[zeros] == 0:
-        zeros += 1
-    num = int.from_bytes(bytes(data[zeros:]), "big") if zeros < n else 0
-    digits = bytearray()
-    while num:
-        num, r = divmod(num, base)
-        digits.append(alphabet[r])
-    return (alphabet[:1] * zeros + bytes(reversed(digits))).decode()
-
-
-def _radix_decode(text, alphabet, base):
-    _check_text(text)
-    d = _digits(text, alphabet)
-    zeros = 0
-    while zeros < len(d) and d[zeros] == 0:
-        zeros += 1
-    num = 0
-    for i in range(zeros, len(d)):
-        num = num * base + d[i]
-    body = b""
-    if num:
-        size = 0
-        t = num
-        while t:
-            t >>= 8
-            size += 1
-        body = num.to_bytes(size, "big")
-    return b"\x00" * zeros + body
-
-
-def b58encode(data):
-    return _radix_encode(data, _B58)
-
-
-def b58decode(text):
-    return _radix_decode(text, _B58, 58)
 
 
 def b36encode(data):
@@ -104,7 +28,7 @@ def b36encode(data):
 
 
 def b36decode(text):
-    return _radix_decode(text, _B36, 36)
+    return _radix_decode(text, _B36)
 
 
 def b32encode(data):

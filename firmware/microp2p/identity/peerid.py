@@ -5,9 +5,9 @@
 #
 # This module does not import microp2p.crypto at load time: multiaddr parsing needs peer-ID text
 # handling on a device long before (and even without) any hashing, and only a key longer than
-# 42 bytes (RSA, ECDSA) ever needs sha2-256 here. CID text is rare on a device: codec/cid loads
-# on first use.
-from microp2p.codec import multibase, multihash
+# 42 bytes (RSA, ECDSA) ever needs sha2-256 here. CID text is rare on a device: codec/cid (and
+# with it codec/multibase) loads on first use; base58 is codec/base58.
+from microp2p.codec import base58, multihash
 from microp2p.errors import DecodeError
 
 MAX_INLINE_KEY_LEN = 42  # spec: keys whose protobuf is at most this long are inlined (identity)
@@ -27,7 +27,7 @@ def parse_text(text):
     if not isinstance(text, str):
         raise DecodeError("peer ID text must be str")
     if text.startswith("1") or text.startswith("Qm"):
-        return check_bytes(multibase.b58decode(text))
+        return check_bytes(base58.decode(text))
     from microp2p.codec import cid
     codec, mh = cid.decode(text)
     if codec != cid.LIBP2P_KEY:
@@ -69,11 +69,12 @@ class PeerId:
         return self._mh
 
     def to_base58(self):
-        return multibase.b58encode(self._mh)
+        return base58.encode(self._mh)
 
-    def to_cid(self, base=multibase.BASE32):
-        from microp2p.codec import cid
-        return cid.encode(cid.LIBP2P_KEY, self._mh, base)
+    def to_cid(self, base=None):
+        """CIDv1 text in the given multibase (default base32, "bafz...")."""
+        from microp2p.codec import cid, multibase
+        return cid.encode(cid.LIBP2P_KEY, self._mh, base or multibase.BASE32)
 
     def inlined_key(self):
         """The PublicKey protobuf inlined in an identity peer ID, or None for a hashed one."""
