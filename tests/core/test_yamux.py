@@ -457,6 +457,23 @@ def test_stream_id_misuse():
     ev = s.receive(encode_header(TYPE_DATA, FLAG_SYN, 3, 0))
     assert ("stream_opened", 3) in ev, ev
     _connection_error(s, encode_header(TYPE_WINDOW_UPDATE, FLAG_SYN, 5, 0), ProtocolError)  # 5 is open
+    # an id the peer opened before is never opened again, even once that stream has ended (the
+    # old stream's late reads would credit the new one: found by fuzzing)
+    s = Session(False)
+    ev = s.receive(encode_header(TYPE_DATA, FLAG_SYN, 1, 2) + b"hi" + encode_header(TYPE_WINDOW_UPDATE, FLAG_RST, 1, 0))
+    assert ("stream_reset", 1) in ev, ev
+    _connection_error(s, encode_header(TYPE_DATA, FLAG_SYN, 1, 1) + b"x", ProtocolError)
+    # skipped ids stay openable late, each once; the gaps are bounded
+    s = Session(False)
+    s.receive(encode_header(TYPE_WINDOW_UPDATE, FLAG_SYN, 7, 0))
+    for sid in (3, 1, 5):
+        assert ("stream_opened", sid) in s.receive(encode_header(TYPE_WINDOW_UPDATE, FLAG_SYN, sid, 0))
+    _connection_error(s, encode_header(TYPE_WINDOW_UPDATE, FLAG_SYN, 3, 0), ProtocolError)
+    s = Session(False)
+    s.receive(encode_header(TYPE_WINDOW_UPDATE, FLAG_SYN, 1001, 0))
+    assert len(s._peer_gaps) == yamux.MAX_SYN_GAPS
+    assert ("stream_opened", 999) in s.receive(encode_header(TYPE_WINDOW_UPDATE, FLAG_SYN, 999, 0))
+    _connection_error(s, encode_header(TYPE_WINDOW_UPDATE, FLAG_SYN, 1, 0), ProtocolError)  # forgotten gap
     _connection_error(Session(False), encode_header(TYPE_DATA, 0, 9, 1) + b"x", ProtocolError)
     _connection_error(Session(True), encode_header(TYPE_DATA, 0, 1, 0), ProtocolError)  # ours, unopened
     _connection_error(Session(False), encode_header(TYPE_DATA, FLAG_SYN, 0, 0), ProtocolError)

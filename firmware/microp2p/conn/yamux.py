@@ -81,6 +81,7 @@ MAX_CONTROL_BACKLOG = 64           # replies to the peer (PING ACK, refusing RST
 KEEPALIVE_MS = 30000               # js pings every 30 s too
 PING_TIMEOUT_MS = 10000
 WINDOW_UPDATE_DIVISOR = 2          # re-credit once consumed bytes reach window / 2
+MAX_SYN_GAPS = 64                  # ids the peer skipped that may still open late (racing writers)
 
 try:  # CPython's join takes memoryviews, which saves a copy per data frame; MicroPython's not
     b"".join([memoryview(b"")])
@@ -160,6 +161,7 @@ class Session:
         self._next_id = 1 if client else 2
         self._peer_parity = 0 if client else 1  # stream id & 1 for streams the peer opens
         self._peer_last = 0                     # highest id the peer opened (ids only grow)
+        self._peer_gaps = set()                 # ids below it not opened yet (<= MAX_SYN_GAPS)
         self._streams = {}
         self._out = []
         self._out_n = 0           # bytes in _out
@@ -311,11 +313,26 @@ class Session:
             if (sid & 1) != self._peer_parity:
                 raise self._fatal(ProtocolError, "SYN with our stream id parity")
             # go-libp2p's yamux allocates ids in order but its writers race, so SYNs may arrive
-            # out of order (101 after 103): only an id that is open now counts as reused.
+            # out of order (101 after 103): an id below the highest is fine while it is one the
+            # peer skipped (a bounded set of gaps); an id it opened before is never opened again
+            # (the old stream's late reads would credit the new one).
             if st is not None:
                 raise self._fatal(ProtocolError, "SYN for a stream id already open")
-            if sid > self._peer_last:
+            last = self._peer_last
+            if sid > last:
+                gaps = self._peer_gaps
+                k = sid - 2
+                low = last + 2 if last else (1 if self._peer_parity else 2)
+                while k >= low and k > sid - 2 * (MAX_SYN_GAPS + 1):
+                    gaps.add(k)
+                    k -= 2
+                while len(gaps) > MAX_SYN_GAPS:
+                    gaps.discard(min(gaps))
                 self._peer_last = sid
+            elif sid in self._peer_gaps:
+                self._peer_gaps.discard(sid)
+            else:
+                raise self._fatal(ProtocolError, "SYN for a stream id used before")
             st = self._accept_inbound(sid, events)
         elif st is None:
             if self._never_opened(sid):
