@@ -169,3 +169,17 @@ def test_caps():
     for _ in range(4):
         r.receive(identify.frame(bytes(chunk)))
     raises(LimitError, r.receive_eof)
+
+
+def test_observed_addr_keeps_the_circuit_and_drops_only_the_peer():
+    from microp2p.codec.multiaddr import Multiaddr
+    from microp2p.io.identify import observed_addr
+    r = "12D3KooWQC4vpAVdDiUruj5xgsEuWxUGqTeY1xxw4J9DUmDqp1rQ"
+    p = "12D3KooWMr5zZAR5fMyTpvY5fM8jqp4Mae2EQBUJf4MW83uCcDv5"
+    ma = Multiaddr.from_string
+    assert str(observed_addr(ma("/ip4/10.0.0.1/tcp/4001/p2p/" + p))) == "/ip4/10.0.0.1/tcp/4001"
+    assert str(observed_addr(ma("/ip4/10.0.0.1/tcp/4001"))) == "/ip4/10.0.0.1/tcp/4001"
+    circ = "/ip4/10.0.0.1/tcp/4001/p2p/%s/p2p-circuit" % r
+    assert str(observed_addr(ma(circ + "/p2p/" + p))) == circ
+    # a relay reached over a serial link gives no transport address: nothing to tell
+    assert observed_addr(ma("/p2p/%s/p2p-circuit/p2p/%s" % (r, p))) is None

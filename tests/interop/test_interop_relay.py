@@ -165,7 +165,7 @@ def test_js_to_micropython_device_through_microp2p_relay():
 #   * relay/circuit_v2/transport.py, _make_reservation(): the voucher is stored, never opened or
 #     checked (signer, peer, expiry), unlike go; nothing here depends on it.
 # And on microp2p's side (fixed): identify's observedAddr on a relayed connection was cut at the
-# first /p2p too (io/identify.py _strip_p2p), telling the dialler that the relay's own socket was
+# first /p2p too (io/identify.py observed_addr), telling the dialler that the relay's own socket was
 # its address; it is now <relay addr>/p2p/R/p2p-circuit, as go sends it.
 
 

@@ -12,14 +12,19 @@ IDENTIFY = identify.PROTOCOL_ID
 IDENTIFY_PUSH = identify.PUSH_PROTOCOL_ID
 
 
-def _strip_p2p(maddr):
-    """maddr without its trailing /p2p/ID. A relayed connection's address,
+def observed_addr(maddr):
+    """What identify tells a peer about the address we see it at: maddr (the connection's remote
+    address) without its trailing /p2p/ID. A relayed connection's address,
     <relay addr>/p2p/RELAY/p2p-circuit/p2p/PEER, becomes <relay addr>/p2p/RELAY/p2p-circuit (as go
     reports it); cutting at the first /p2p would tell the peer that the relay's own socket is
-    the address we see it at."""
-    if maddr.protocols()[-1:] != ["p2p"]:
-        return maddr
-    return maddr.decapsulate("/p2p/" + str(maddr.peer_id()))
+    the address we see it at. None when no transport address is left (a circuit through a relay
+    we reach over a serial link: /p2p/RELAY/p2p-circuit tells the peer nothing it can use, and
+    js-libp2p fails identify on an observed address without one)."""
+    if maddr.protocols()[-1:] == ["p2p"]:
+        maddr = maddr.decapsulate("/p2p/" + str(maddr.peer_id()))
+    if maddr is None or maddr.protocols()[0] in ("p2p", "p2p-circuit"):
+        return None
+    return maddr
 
 
 def identify_fields(peer, info):
@@ -82,7 +87,7 @@ class IdentifyService:
         return cached[1]
 
     def message(self, conn):
-        observed = _strip_p2p(conn.remote_addr) if conn.remote_addr is not None else None
+        observed = observed_addr(conn.remote_addr) if conn.remote_addr is not None else None
         node = self.node
         return identify.frame(identify.encode_identify(
             node.key, node.protocols(), node.advertised_addrs(), observed, node.profile.agent,
