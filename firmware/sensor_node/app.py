@@ -143,7 +143,7 @@ class SensorApp:
         self._ready_ev = asyncio.Event()   # the flusher: a subscription arrived / link came up
         self._ping_pending = False
         self._next_at = 0
-        self._stopped = False
+        self.stopped = False
         self._replay_due = False
 
     # ---- output ---------------------------------------------------------------------------
@@ -188,7 +188,7 @@ class SensorApp:
             else:
                 await asyncio.gather(*tasks)
         finally:
-            self._stopped = True
+            self.stopped = True
             for t in tasks:
                 t.cancel()
             self.emit_stats()
@@ -210,7 +210,8 @@ class SensorApp:
         else:
             await self._tcp_loop()
 
-    async def _backoff(self, backoff, error):
+    async def dial_failed(self, backoff, error):
+        """A dial of the gateway failed: report it, wait backoff ms; the next backoff."""
         self.emit(E.DIAL_FAILED, {"error": error, "retry_ms": backoff})
         await _sleep_ms(backoff)
         return min(backoff * 2, self.cfg["max_backoff_ms"])
@@ -218,15 +219,15 @@ class SensorApp:
     async def _tcp_loop(self):
         self._wifi_up()
         backoff = INITIAL_BACKOFF_MS
-        while not self._stopped:
+        while not self.stopped:
             try:
                 conn = await self.node.dial(self.gateway)
             except Exception as e:  # refused, unreachable, handshake timeout, wrong peer...
-                backoff = await self._backoff(backoff, "%s: %s" % (type(e).__name__, e))
+                backoff = await self.dial_failed(backoff, "%s: %s" % (type(e).__name__, e))
                 continue
-            backoff = await self._after_hold(conn, backoff)
+            backoff = await self.hold_link(conn, backoff)
 
-    async def _after_hold(self, conn, backoff):
+    async def hold_link(self, conn, backoff):
         """Hold a connection; after it ends, the backoff for the next dial: reset when the link
         served us, grown (and waited) when the gateway refused us and said why."""
         await self._hold(conn)
@@ -269,7 +270,7 @@ class SensorApp:
     # ---- readings ---------------------------------------------------------------------------
     async def _sample_loop(self):
         self._next_at = ticks_ms()
-        while not self._stopped:
+        while not self.stopped:
             wait = ticks_diff(self._next_at, ticks_ms())
             if wait > 0 and not self._ping_pending:
                 self._wake.clear()
@@ -317,7 +318,7 @@ class SensorApp:
         return c is not None and not c.closed and bool(self.pubsub.topic_peers(self.topic))
 
     async def _flush_loop(self):
-        while not self._stopped:
+        while not self.stopped:
             self._ready_ev.clear()
             await self._ready_ev.wait()
             if self._replay_due and self._ready():

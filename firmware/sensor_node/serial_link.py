@@ -15,15 +15,15 @@ async def run(app, backoff):
     port = serial.SerialPort(r, w, {"baud": int(app.cfg["baud"])})
     port.start()
     try:
-        while not app._stopped:
+        while not app.stopped:
             sconn = await port.accept()      # waits for the next link session
             try:
                 conn = await app.node.dial_stream(StreamPair(sconn, sconn), None, app.gateway_peer)
             except Exception as e:
                 sconn.close()
-                backoff = await app._backoff(backoff, "%s: %s" % (type(e).__name__, e))
+                backoff = await app.dial_failed(backoff, "%s: %s" % (type(e).__name__, e))
                 continue
-            backoff = await app._after_hold(conn, backoff)
+            backoff = await app.hold_link(conn, backoff)
     finally:
         port.close()
 

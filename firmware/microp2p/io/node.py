@@ -460,7 +460,7 @@ class Node:
         return self.pinger
 
     async def _ping_stream(self, st):
-        await self._ping_service()._handle(st)
+        await self._ping_service().serve(st)
 
     # ---- shutdown ----------------------------------------------------------------------------
     async def stop(self):

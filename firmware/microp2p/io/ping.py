@@ -11,9 +11,10 @@ PING = ping.PROTOCOL_ID
 class PingService:
     def __init__(self, node):
         self.node = node
-        node.handle(PING, self._handle)
+        node.handle(PING, self.serve)
 
-    async def _handle(self, st):
+    async def serve(self, st):
+        """Answer pings on one inbound stream until the dialer closes it."""
         conn = st.conn
         if conn.ping_streams >= ping.MAX_PING_STREAMS_PER_PEER:
             st.reset()
