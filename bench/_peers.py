@@ -46,7 +46,10 @@ def command(impl, args, heap=None):
     if impl == "microp2p":
         return [PY, os.path.join(PEERS, "mp_bench.py")] + args, env
     if impl == "micropython":
-        env["MICROPYPATH"] = os.pathsep.join([os.path.join(ROOT, "firmware"), ".frozen"])
+        # MICROP2P_BENCH_MPY: a `microp2p build --board unix` tree (.mpy, as devices load them);
+        # else the sources (compiling them needs a larger heap than running them)
+        code = os.environ.get("MICROP2P_BENCH_MPY") or os.path.join(ROOT, "firmware")
+        env["MICROPYPATH"] = os.pathsep.join([code, ".frozen"])
         heap_args = ["-X", "heapsize=" + heap] if heap else []
         return [MICROPYTHON] + heap_args + [os.path.join(PEERS, "mp_bench.py")] + args, env
     if impl == "js":

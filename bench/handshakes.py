@@ -12,7 +12,9 @@
 #
 #   .venv/bin/python bench/handshakes.py [--n 200] [--n-py 30] [--warmup 10] [--repeat 3]
 #                                        [--mp-n 20] [--mp-heaps default,256K] [--no-micropython]
-#                                        [--impls microp2p,js,py,go,rust]
+#                                        [--impls microp2p,js,py,go,rust] [--mp-source]
+# The MicroPython client loads .mpy files built for the unix board (as a device does), unless
+# --mp-source (the .py sources: compiling them at import needs ~300 KiB more heap).
 import argparse
 import os
 import sys
@@ -138,6 +140,7 @@ def main(argv):
     ap.add_argument("--mp-heaps", default="default,smallest",
                     help="comma list: default, smallest (searched) or sizes like 256K")
     ap.add_argument("--no-micropython", action="store_true")
+    ap.add_argument("--mp-source", action="store_true", help="MicroPython loads the .py sources, not .mpy")
     ap.add_argument("--impls", default=",".join(_peers.IMPLS))
     o = ap.parse_args(argv[1:])
     impls = [i for i in o.impls.split(",") if i]
@@ -161,6 +164,14 @@ def main(argv):
         mp_table = None
         if not o.no_micropython and _peers.available("micropython"):
             say("micropython")
+            if not o.mp_source and not os.environ.get("MICROP2P_BENCH_MPY"):
+                import tempfile
+                sys.path.insert(0, os.path.join(_peers.ROOT, "host"))
+                from microp2p_host import tooling
+                build = os.path.join(tempfile.mkdtemp(prefix="microp2p-bench-"), "unix")
+                tooling.build(tooling.load_board("unix"), build)
+                os.environ["MICROP2P_BENCH_MPY"] = build
+            say("  micropython code: %s" % (os.environ.get("MICROP2P_BENCH_MPY") or "sources"))
             mp_table, mp_rows = micropython_section(servers, o.mp_n, o.mp_heaps.split(","), 1)
     finally:
         for s in servers.values():

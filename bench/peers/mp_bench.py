@@ -55,10 +55,8 @@ async def handle_sink(st):
 
 
 def make_node(on_event=None):
-    cfg = Profile()
-    if MICROPYTHON:
-        # a device-sized read buffer keeps the heap small; the rest stays gateway-sized
-        cfg.read_size = 4096
+    # on MicroPython the device profile (what a sensor node runs: small buffers, device yamux)
+    cfg = Profile.device() if MICROPYTHON else Profile()
     n = nodemod.Node(Ed25519PrivateKey.generate(), cfg, on_event=on_event)
     n.handle(SINK, handle_sink)
     return n
