@@ -470,12 +470,14 @@ class _WillSession:
                     return
                 continue   # back online before the offline status was acknowledged
             waiter = asyncio.ensure_future(self.changed.wait())
+            lost = asyncio.ensure_future(_until_lost(client))
             try:
-                await asyncio.wait((waiter, client._disconnected), return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait((waiter, lost), return_when=asyncio.FIRST_COMPLETED)
             finally:
                 waiter.cancel()
-            if client._disconnected.done() and not self.changed.is_set():
-                raise OSError("will session lost: %s" % (client._disconnected.exception() or "disconnected"))
+                lost.cancel()   # no-op once it has ended
+            if lost.done() and not lost.cancelled() and not self.changed.is_set():
+                raise OSError("will session lost: %s" % (lost.result() or "disconnected"))
             if b._main_up.is_set() and b.url != self.url:   # the main connection moved to another broker
                 raise OSError("the main connection is now on %s" % display_url(b.url))
 
@@ -490,33 +492,78 @@ async def _either(ev1, ev2):
         t2.cancel()
 
 
+async def _until_lost(client):
+    """Until the aiomqtt client's connection is gone; returns why (None: a clean end). A will
+    session subscribes to nothing, so aiomqtt's public message iterator yields nothing and only
+    ends, with MqttError (caused by the disconnect's error, if any), when the connection does;
+    reading that error also marks it retrieved (no "exception was never retrieved")."""
+    import aiomqtt
+    try:
+        async for _ in client.messages:
+            pass
+    except aiomqtt.MqttError as e:
+        return e.__cause__
+    return None
+
+
+def _abort(pc):
+    """Close a paho client's connection now, through paho's own end-of-connection path: the
+    TCP connection is shut down (on a duplicate of the descriptor, so a TLS socket's state
+    stays intact), then paho's loop_read() reads to the end of the stream, closes its socket
+    (aiomqtt's on_socket_close unregisters it) and calls on_disconnect (aiomqtt's marks the
+    client disconnected). Neither paho nor aiomqtt has a public "close now"."""
+    import socket
+    sock = pc.socket()
+    if sock is None:
+        return
+    try:
+        with socket.fromfd(sock.fileno(), sock.family, sock.type) as dup:
+            dup.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass   # not connected any more: reading sees the end (or the error) all the same
+    for _ in range(10000):   # each read consumes a packet or meets the end: bounded by what is buffered
+        if pc.socket() is None:
+            return
+        try:
+            pc.loop_read()
+        except Exception:   # aiomqtt's reader (the socket is readable now) meets it again and ends the client
+            return
+
+
 async def _end_session(client, with_will):
     """A will session's end: a normal DISCONNECT (the broker drops the will), or with_will: MQTT 5
     reason code 0x04, so the broker publishes the will (the device's offline status). Bounded:
-    the socket is closed after SESSION_END_TIMEOUT_S."""
+    the socket is closed after SESSION_END_TIMEOUT_S. Public APIs only: paho's disconnect()
+    (aiomqtt's own exit sends no reason code) and socket(), aiomqtt's message iterator (to see
+    the connection end) and its context-manager exit (releases the client); `client._client` is
+    aiomqtt's paho client, which aiomqtt does not expose otherwise."""
     import paho.mqtt.client as paho
     from paho.mqtt.packettypes import PacketTypes
     from paho.mqtt.reasoncodes import ReasonCode
     pc = client._client
-    done = client._disconnected
+    lost = asyncio.ensure_future(_until_lost(client))
     try:
-        if not done.done():
-            reason = ReasonCode(PacketTypes.DISCONNECT, identifier=0x04) if with_will else None
-            if pc.disconnect(reasoncode=reason) == paho.MQTT_ERR_SUCCESS:
-                await asyncio.wait_for(asyncio.shield(done), SESSION_END_TIMEOUT_S)
-    except (asyncio.TimeoutError, Exception):
-        pass
+        reason = ReasonCode(PacketTypes.DISCONNECT, identifier=0x04) if with_will else None
+        # queued; once written paho closes the socket and aiomqtt's client reads as disconnected
+        # (no connection any more: MQTT_ERR_NO_CONN, nothing sent)
+        if pc.disconnect(reasoncode=reason) == paho.MQTT_ERR_SUCCESS:
+            await asyncio.wait((lost,), timeout=SESSION_END_TIMEOUT_S)
+    except Exception:
+        pass   # the session ends all the same: closed below
     finally:
-        if not done.done():
+        _abort(pc)   # not written in time (or still open for another reason): closed now
+        try:
+            if not lost.done():   # it sees the end within a loop turn or two (and retrieves its error)
+                await asyncio.wait((lost,), timeout=SESSION_END_TIMEOUT_S / 4)
+        finally:
+            lost.cancel()
+            if lost.done() and not lost.cancelled():
+                lost.exception()   # retrieved, whatever it was
+            # disconnected by now: aiomqtt's exit only releases the client (sends and awaits nothing)
             try:
-                pc._sock_close()   # paho-mqtt 2.x: the socket goes, its reader with it
+                await client.__aexit__(None, None, None)
             except Exception:
-                pass
-            done.set_result(None)
-        elif not done.cancelled():
-            done.exception()   # retrieved: no "exception never retrieved" at exit
-        if client._lock.locked():
-            client._lock.release()
+                pass   # an ending session never raises
 
 
 class MqttBridge:
