@@ -1,5 +1,7 @@
-# The unrolled viper code in crypto/accel_ec.py is written by tools/gen_accel_ec.py: the committed
-# module must be exactly what the generator writes (edit the generator, not the generated lines).
+# The unrolled viper runs in crypto/accel_ec.py (between its `# <generated: NAME>` and
+# `# </generated>` markers) are written by tools/gen_accel_ec.py, which leaves every other line as
+# it is: the committed module must be exactly what the generator writes (edit the generator, not
+# the generated lines; the hand-written lines are edited in the module).
 import os
 import shutil
 import subprocess

@@ -83,6 +83,7 @@ def _run(pb: ptr32, r: int, prog: ptr8, n: int, tab: ptr16):
         pc += 4
         if op == 0:
             # a*b by rows: column t(i+j) += a_i * b_j, every column < 20 * LIMB_MAX**2 < 2**31
+            # <generated: mul rows>
             r = pa[0]
             t0 = pb[0] * r
             t1 = pb[1] * r
@@ -503,9 +504,11 @@ def _run(pb: ptr32, r: int, prog: ptr8, n: int, tab: ptr16):
             t36 = pb[17] * r + t36
             t37 = pb[18] * r + t37
             t38 = pb[19] * r
+            # </generated>
             # column 20 + j = h * 2**13 + l folds in times 2**260 mod p = 608: l into limb j,
             # h into limb j + 1 (each sum < 1.5e9), while carrying limbs 0..19; the carry out of
             # limb 19 (at 2**260) goes back times 608 into limbs 0..2 (t0, t1 hold limbs 0, 1).
+            # <generated: mul reduce>
             r = (t20 & 0x1FFF) * 608 + t0
             t0 = r & 0x1FFF
             r = (r >> 13) + ((t21 & 0x1FFF) + (t20 >> 13)) * 608 + t1
@@ -551,6 +554,7 @@ def _run(pb: ptr32, r: int, prog: ptr8, n: int, tab: ptr16):
             r = (r >> 13) + t1
             pd[1] = r & 0x1FFF
             pd[2] = pd[2] + (r >> 13)
+            # </generated>
         elif op <= 2:
             # a**2 (SQRN: b times): column t(2i) += a_i**2, t(i+j) += (2 a_i) a_j for j > i
             rep = 1
@@ -558,6 +562,7 @@ def _run(pb: ptr32, r: int, prog: ptr8, n: int, tab: ptr16):
                 rep = prog[pc - 1]
             pb = pa
             while rep > 0:
+                # <generated: sqr rows>
                 r = pb[0]
                 t0 = pb[0] * r
                 r = r + r
@@ -807,6 +812,8 @@ def _run(pb: ptr32, r: int, prog: ptr8, n: int, tab: ptr16):
                 t37 = pb[19] * r
                 r = pb[19]
                 t38 = pb[19] * r
+                # </generated>
+                # <generated: sqr reduce>
                 r = (t20 & 0x1FFF) * 608 + t0
                 t0 = r & 0x1FFF
                 r = (r >> 13) + ((t21 & 0x1FFF) + (t20 >> 13)) * 608 + t1
@@ -852,9 +859,11 @@ def _run(pb: ptr32, r: int, prog: ptr8, n: int, tab: ptr16):
                 r = (r >> 13) + t1
                 pd[1] = r & 0x1FFF
                 pd[2] = pd[2] + (r >> 13)
+                # </generated>
                 pb = pd
                 rep -= 1
         elif op == 3:
+            # <generated: add>
             r = pa[0] + pb[0]
             t0 = r & 0x1FFF
             r = (r >> 13) + pa[1] + pb[1]
@@ -900,8 +909,10 @@ def _run(pb: ptr32, r: int, prog: ptr8, n: int, tab: ptr16):
             r = (r >> 13) + t1
             pd[1] = r & 0x1FFF
             pd[2] = pd[2] + (r >> 13)
+            # </generated>
         elif op == 4:
             # a + 64p - b: 64p = 2**261 - 1216 has limbs 15168, 16382 x 19, each above LIMB_MAX
+            # <generated: sub>
             r = pa[0] + 15168 - pb[0]
             t0 = r & 0x1FFF
             r = (r >> 13) + pa[1] + 16382 - pb[1]
@@ -947,8 +958,10 @@ def _run(pb: ptr32, r: int, prog: ptr8, n: int, tab: ptr16):
             r = (r >> 13) + t1
             pd[1] = r & 0x1FFF
             pd[2] = pd[2] + (r >> 13)
+            # </generated>
         elif op == 5:
             # a + 121665 * b (the ladder's AA + a24 * E)
+            # <generated: mul a24 add>
             r = pb[0] * 121665 + pa[0]
             t0 = r & 0x1FFF
             r = (r >> 13) + pb[1] * 121665 + pa[1]
@@ -994,6 +1007,7 @@ def _run(pb: ptr32, r: int, prog: ptr8, n: int, tab: ptr16):
             r = (r >> 13) + t1
             pd[1] = r & 0x1FFF
             pd[2] = pd[2] + (r >> 13)
+            # </generated>
         elif op == 6:
             r = 0
             while r < 20:
@@ -1004,6 +1018,7 @@ def _run(pb: ptr32, r: int, prog: ptr8, n: int, tab: ptr16):
                 r += 4
         elif op == 7:
             # slot d = a + b and slot d + 1 = a + 64p - b, each carried (two chains: r, v)
+            # <generated: addsub>
             x = pa[0]
             y = pb[0]
             r = x + y
@@ -1134,6 +1149,7 @@ def _run(pb: ptr32, r: int, prog: ptr8, n: int, tab: ptr16):
             v = (v >> 13) + t21
             pd[21] = v & 0x1FFF
             pd[22] = pd[22] + (v >> 13)
+            # </generated>
         elif op == 8:
             # ladder swap: slots d, d+1 <-> a, a+1 when bit u-1 of the scalar differs from the
             # previous bit (u = bits left, slot b: u, previous bit, the 32 scalar bytes); at u = 0
@@ -1372,6 +1388,7 @@ def _run(pb: ptr32, r: int, prog: ptr8, n: int, tab: ptr16):
             # ladder step input: slots d..d+3 = x2 + z2, x2 - z2, x3 + z3, x3 - z3 of
             # slots a..a+3 = x2 z2 x3 z3 after the masked swap CSWAP would make (the slots
             # are not swapped: the step overwrites all four); state in slot b as for CSWAP
+            # <generated: ladder in>
             x = 0
             r = pb[0]
             if r > 0:
@@ -1760,6 +1777,7 @@ def _run(pb: ptr32, r: int, prog: ptr8, n: int, tab: ptr16):
             s = (s >> 13) + t61
             pd[61] = s & 0x1FFF
             pd[62] = pd[62] + (s >> 13)
+            # </generated>
 
 
 @micropython.viper
