@@ -576,10 +576,16 @@ class Gateway:
         name = spec.get("path") or "fd%s" % spec.get("fd")
         addr = serial_addr(name)
         while not self._stop.is_set():
-            def on_link(ev, name=name):
-                self.emit(E.SERIAL_LINK, {"port": name, "state": ev[0]})
+            held = []
+
+            def on_link(ev, name=name, held=held):
+                fields = {"port": name, "state": ev[0]}
+                if held and ev[0] != "link_up":
+                    fields["link"] = dict(held[0].link.stats)  # what the ended session saw
+                self.emit(E.SERIAL_LINK, fields)
             try:
                 port = self._open_serial(spec, on_link)
+                held.append(port)
             except Exception as e:
                 self.emit(E.SERIAL_ERROR, {"port": name, "error": "%s: %s" % (type(e).__name__, e)})
                 await self._sleep(SERIAL_REOPEN_S)

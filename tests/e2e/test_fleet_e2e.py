@@ -151,7 +151,14 @@ def test_serial_faults_unplug_and_reboot():
             assert len(ser.published) > n_pub + queued_before, "queued readings did not go out after recovery"
 
             # everything published so far, the outage's queue and replay included, reaches js
-            assert await fleet.settle(timeout=20, devices=[ser]), "readings of the outage did not all arrive"
+            if not await fleet.settle(timeout=20, devices=[ser]):
+                got = set(x[0] for x in _readings_by_device(fleet, ser))
+                pub = [s for _, s in ser.published]
+                missing = [s for s in pub if s not in got]
+                window = pub[marks["unplug"][0]:marks["down"]]
+                raise AssertionError("readings of the outage did not all arrive: missing %s; dead-session window %s; "
+                                     "replayed %s; line %s; events %s" % (missing, window, ser.replayed, line.stats(),
+                                     [(e.get("event"), e.get("seq", e.get("count"))) for e in ser.events[-60:]]))
             marks["settled"] = len(ser.published)
             # 3. reboot: power cut, the device starts again with a fresh session
             ser_pub_boot0 = len(ser.published)

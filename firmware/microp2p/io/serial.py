@@ -58,47 +58,52 @@ def open_uart(uart):
 
 
 class SerialConn:
-    """One link session as a reader/writer pair (the subset of asyncio streams the stack uses)."""
+    """One link session as a reader/writer pair (the subset of asyncio streams the stack uses).
+
+    Both directions hold queues of the chunks as they came (the link's deliveries in, the
+    writer's frames out) instead of one buffer grown by concatenation: on a device the heap
+    fragments over days, and a buffer that must be reallocated in one piece as it grows fails
+    with plenty of memory free. No allocation here is larger than a chunk itself."""
 
     def __init__(self, port):
         self._port = port
-        self._rx = bytearray()
-        self._rxoff = 0
-        self._tx = bytearray()
-        self._txoff = 0
+        self._rxq = []       # bytes chunks delivered by the link, oldest first
+        self._rxoff = 0      # bytes of _rxq[0] already read
+        self._rxn = 0        # unread bytes in _rxq
+        self._txq = []       # bytes chunks written, oldest first
+        self._txoff = 0      # bytes of _txq[0] the link already took
+        self._txn = 0        # bytes in _txq the link has not taken
         self._ended = False
         self._closed = False
         self._rx_ev = asyncio.Event()
         self._tx_ev = asyncio.Event()
 
     def rx_buffered(self):
-        return len(self._rx) - self._rxoff
+        return self._rxn
 
     def tx_buffered(self):
-        return len(self._tx) - self._txoff
+        return self._txn
 
     def at_eof(self):
-        return (self._ended or self._closed) and self.rx_buffered() == 0
+        return (self._ended or self._closed) and self._rxn == 0
 
     async def read(self, n=-1):
-        while self.rx_buffered() == 0:
+        while self._rxn == 0:
             if self._ended or self._closed:
                 return b""
             self._rx_ev.clear()
             await self._rx_ev.wait()
-        avail = self.rx_buffered()
-        if n < 0 or n > avail:
-            n = avail
+        head = self._rxq[0]
         o = self._rxoff
-        out = bytes(self._rx[o:o + n])
-        o += n
-        if o == len(self._rx):
-            self._rx = bytearray()
-            o = 0
-        elif o >= RX_BUFFER_CAP:
-            self._rx = self._rx[o:]
-            o = 0
-        self._rxoff = o
+        left = len(head) - o
+        if n < 0 or n >= left:
+            out = head if o == 0 else head[o:]   # a whole chunk is handed over as it is
+            self._rxq.pop(0)
+            self._rxoff = 0
+        else:
+            out = head[o:o + n]
+            self._rxoff = o + n
+        self._rxn -= len(out)
         self._port._space.set()
         return out
 
@@ -114,15 +119,16 @@ class SerialConn:
     def write(self, data):
         if self._ended or self._closed:
             raise OSError("serial link session ended")
-        if self._txoff and self._txoff == len(self._tx):
-            self._tx = bytearray()
-            self._txoff = 0
-        self._tx += data
-        self._port._wake.set()
+        if data:
+            if not isinstance(data, bytes):
+                data = bytes(data)  # the caller may reuse its buffer: keep our own copy
+            self._txq.append(data)
+            self._txn += len(data)
+            self._port._wake.set()
 
     async def drain(self):
         # returns once the link has taken everything written (not when the peer acked it)
-        while self.tx_buffered():
+        while self._txn:
             if self._ended or self._closed:
                 raise OSError("serial link session ended")
             self._tx_ev.clear()
@@ -142,9 +148,29 @@ class SerialConn:
         return default
 
     def _feed(self, data):
-        if not self._closed:
-            self._rx += data
+        if not self._closed and data:
+            self._rxq.append(data)
+            self._rxn += len(data)
             self._rx_ev.set()
+
+    def _to_link(self, link):
+        """Hands queued bytes to the link while it takes them."""
+        q = self._txq
+        while q:
+            head = q[0]
+            o = self._txoff
+            n = link.send(memoryview(head)[o:] if o else head)
+            if not n:
+                break
+            self._txn -= n
+            if o + n == len(head):
+                q.pop(0)
+                self._txoff = 0
+            else:
+                self._txoff = o + n
+                break
+        if not q:
+            self._tx_ev.set()
 
     def _end(self):
         self._ended = True
@@ -285,14 +311,8 @@ class SerialPort:
                     await _sleep_ms(busy)
             self._handle(link.tick(self._clock.now()))
             c = self._conn
-            if c is not None and c.tx_buffered():
-                n = link.send(memoryview(c._tx)[c._txoff:])
-                if n:
-                    c._txoff += n
-                    if c._txoff == len(c._tx):
-                        c._tx = bytearray()
-                        c._txoff = 0
-                        c._tx_ev.set()
+            if c is not None and c._txn:
+                c._to_link(link)
             out = link.data_to_send(WRITE_PULL)
             if out:
                 await self._write(out)
