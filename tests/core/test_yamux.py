@@ -252,6 +252,35 @@ def test_frames_cut_to_max_frame():
     assert [f[3] for f in frames(c.data_to_send())] == [1000, 1000, 500]
 
 
+
+def test_output_taken_in_bounded_pieces_is_the_same_stream():
+    # Many streams with data queued: data_to_send(max_bytes) hands it over in pieces, each no
+    # bigger than max_bytes plus one queued piece, which join to exactly what one call returns.
+    def loaded():
+        c = Session(True, Config(max_frame=3000))
+        sids = [c.open_stream() for _ in range(5)]
+        for i, sid in enumerate(sids):
+            c.send(sid, bytes([65 + i]) * (7000 + 13 * i))
+        c.close_stream(sids[2])
+        return c
+
+    whole = bytes(loaded().data_to_send())
+    c = loaded()
+    total = c.output_pending()
+    assert total == len(whole)
+    got = bytearray()
+    pieces = 0
+    while True:
+        d = c.data_to_send(4096)
+        if not d:
+            break
+        assert len(d) <= 4096 + 3000, len(d)
+        got += d
+        pieces += 1
+        assert c.output_pending() == total - len(got)
+    assert bytes(got) == whole and pieces > 5
+    assert c.data_to_send(4096) == b""
+
 def test_send_queue_cap_and_writable_event():
     p = pair(ca=Config(max_send_queue=1000), auto_consume=False)
     sid = p.a.open_stream()

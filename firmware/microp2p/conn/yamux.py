@@ -189,13 +189,26 @@ class Session:
 
     # ---- output -------------------------------------------------------------------------
 
-    def data_to_send(self):
+    def data_to_send(self, max_bytes=0):
+        """Bytes to write, oldest first. max_bytes > 0 stops at the piece that reaches it (a
+        frame's header and payload may come in separate calls: the byte stream is the same), so
+        a driver never needs one block of everything queued, which over many streams with full
+        windows is hundreds of KiB."""
         out = self._out
         if not out:
             return b""
-        self._out = []
         self._replies = 0
-        self._out_n = 0
+        if max_bytes <= 0 or self._out_n <= max_bytes:
+            self._out = []
+            self._out_n = 0
+        else:
+            k = n = 0
+            while n < max_bytes:
+                n += len(out[k])
+                k += 1
+            self._out = out[k:]
+            self._out_n -= n
+            out = out[:k]
         if len(out) == 1:
             return out[0]
         return b"".join(out)

@@ -19,6 +19,7 @@ from microp2p.errors import ProtocolError, LimitError, SCOPE_STREAM, MicroP2PErr
 
 CLOSE_FLUSH_TIMEOUT_MS = 200  # how long a closing connection waits for its GoAway to be written
 WRITE_COALESCE_MAX = 16384    # queued encrypted frames joined into one write up to this size
+FLUSH_MAX = 65536             # plaintext bytes taken from the muxer and encrypted at once (at most)
 
 
 def leftover(events):
@@ -396,10 +397,16 @@ class Connection:
     def _flush(self):
         """Encrypt whatever yamux wants to send and hand it to the writer task; while the output
         is over its cap it stays in the session (whose replies to the peer are capped)."""
-        if self.session is None or self._out_bytes > self.node.profile.write_buffer_cap:
+        cap = self.node.profile.write_buffer_cap
+        if self.session is None:
             return
-        data = self.session.data_to_send()
-        if data:
+        # in pieces of at most FLUSH_MAX plaintext bytes: one encrypt of everything the session
+        # holds needed one block of that size (787 KB measured, 50 echo streams): MemoryError
+        piece = cap if cap < FLUSH_MAX else FLUSH_MAX
+        while self._out_bytes <= cap:
+            data = self.session.data_to_send(piece)
+            if not data:
+                break
             enc = self.transport.encrypt(data)
             self._out.append(enc)
             self._out_bytes += len(enc)
@@ -495,8 +502,10 @@ class Connection:
             try:
                 if not self.session.closed:
                     self.session.go_away(0)
-                data = self.session.data_to_send()
-                if data:
+                while True:  # the last frames and the GoAway, in bounded pieces
+                    data = self.session.data_to_send(FLUSH_MAX)
+                    if not data:
+                        break
                     self._out.append(self.transport.encrypt(data))
             except Exception:
                 pass
