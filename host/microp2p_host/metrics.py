@@ -69,6 +69,17 @@ class GatewayCollector:
             if isinstance(v, (int, float)):
                 router.add_metric([str(k)], v)
         yield router
+        relay = s.get("relay")
+        if isinstance(relay, dict):   # relay hop on: reservations held, circuits open, counters
+            yield GaugeMetricFamily("microp2p_relay_reservations", "Relay v2 reservations held",
+                                    value=relay.get("reservations", 0))
+            yield GaugeMetricFamily("microp2p_relay_circuits", "Relay v2 circuits open", value=relay.get("circuits", 0))
+            rs = CounterMetricFamily("microp2p_relay_events", "Relay v2 hop counters (reserved, refused, ...)",
+                                     labels=["kind"])
+            for k, v in sorted((relay.get("stats") or {}).items()):
+                if isinstance(v, (int, float)):
+                    rs.add_metric([str(k)], v)
+            yield rs
         for family in extra:
             yield family
         yield GaugeMetricFamily("microp2p_process_rss_bytes", "Resident memory of the gateway", value=s["rssKb"] * 1024)

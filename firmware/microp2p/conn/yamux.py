@@ -190,10 +190,10 @@ class Session:
     # ---- output -------------------------------------------------------------------------
 
     def data_to_send(self, max_bytes=0):
-        """Bytes to write, oldest first. max_bytes > 0 stops at the piece that reaches it (a
-        frame's header and payload may come in separate calls: the byte stream is the same), so
-        a driver never needs one block of everything queued, which over many streams with full
-        windows is hundreds of KiB."""
+        """Bytes to write, oldest first: all of them, or max_bytes > 0 at most (a frame may be
+        cut anywhere between two calls: the byte stream is the same). A driver then never needs
+        one block of everything queued (hundreds of KiB over many streams with full windows), and
+        can fill its transport's frames exactly."""
         out = self._out
         if not out:
             return b""
@@ -203,12 +203,22 @@ class Session:
             self._out_n = 0
         else:
             k = n = 0
-            while n < max_bytes:
+            while n + len(out[k]) <= max_bytes:
                 n += len(out[k])
                 k += 1
-            self._out = out[k:]
-            self._out_n -= n
-            out = out[:k]
+            rest = out[k:]
+            cut = max_bytes - n
+            if cut:
+                piece = rest[0]
+                if _view is not None and type(piece) is not memoryview:
+                    piece = _view(piece)   # CPython: cut without copying the tail
+                rest[0] = piece[cut:]
+                out = out[:k]
+                out.append(piece[:cut])
+            else:
+                out = out[:k]
+            self._out = rest
+            self._out_n -= max_bytes
         if len(out) == 1:
             return out[0]
         return b"".join(out)

@@ -11,7 +11,7 @@
 # floods requests for replies (PING) hits yamux's MAX_CONTROL_BACKLOG and is disconnected.
 # Every stream is accounted in the connection's resource scope and forgotten once FIN went both
 # ways (or it was reset).
-from microp2p.conn import mss, yamux
+from microp2p.conn import mss, noise, yamux
 from microp2p.conn.upgrade import Upgrade, YAMUX
 from microp2p.aio import asyncio, join_head, print_exc, TimeoutError
 from microp2p.clock import ticks_ms, now_ms
@@ -19,7 +19,7 @@ from microp2p.errors import ProtocolError, LimitError, SCOPE_STREAM, MicroP2PErr
 
 CLOSE_FLUSH_TIMEOUT_MS = 200  # how long a closing connection waits for its GoAway to be written
 WRITE_COALESCE_MAX = 16384    # queued encrypted frames joined into one write up to this size
-FLUSH_MAX = 65536             # plaintext bytes taken from the muxer and encrypted at once (at most)
+FLUSH_MAX = noise.MAX_PLAINTEXT   # plaintext taken from the muxer and encrypted at once: one full frame
 
 
 def leftover(events):
