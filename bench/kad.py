@@ -26,6 +26,7 @@ from microp2p import crypto  # noqa: E402
 from microp2p.identity.keys import Ed25519PrivateKey  # noqa: E402
 from microp2p.io import kad as kadmod  # noqa: E402
 from microp2p.io import node as nodemod  # noqa: E402
+from microp2p.io.profile import Profile  # noqa: E402
 from microp2p.proto.kad.store import ProviderStore  # noqa: E402
 
 BOOTSTRAP_PEERS = 3          # each node dials this many earlier nodes before its self lookup
@@ -46,10 +47,22 @@ def rss_bytes():
 
 # ---- 1. in-process network ---------------------------------------------------------------------
 
+def loopback_profile():
+    """A node's profile with the per-IP limits lifted: the 100 nodes stand for 100 hosts but all
+    dial from 127.0.0.1, and the default 16 connections / 4 pending upgrades per IP (a public
+    listener's defence, issue 11) would refuse most of them (measured: build 723 s, 33/40 found)."""
+    p = Profile()
+    lim = p.limits
+    lim.max_conns_per_ip = lim.max_conns
+    lim.max_pending_per_ip = lim.max_pending
+    lim.overflow_per_ip_per_s = 1000
+    return p
+
+
 async def build_network(n, rng):
     nodes = []
     for i in range(n):
-        node = nodemod.Node(Ed25519PrivateKey.from_seed(crypto.sha256(b"kad-bench-%d" % i)))
+        node = nodemod.Node(Ed25519PrivateKey.from_seed(crypto.sha256(b"kad-bench-%d" % i)), loopback_profile())
         dht = kadmod.KadDHT(node, "server")
         addr = await node.listen("/ip4/127.0.0.1/tcp/0")
         nodes.append((node, dht, "%s/p2p/%s" % (addr, node.peer_id)))

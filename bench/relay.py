@@ -7,8 +7,9 @@
 #   throughput  js -> js 1 MiB echoes through each hop (both directions cross the hop), one stream
 #               and --streams at once; and direct for reference
 #   hop cost    CPU ms the hop process spends per relayed MiB, and its RSS (microp2p and js);
-#               RSS and CPU of the hop with 104 open circuits (8 destinations, the per-IP
-#               reservation cap, x 13 sources)
+#               RSS and CPU of the hop with 64 open circuits (8 destinations, the per-IP
+#               reservation cap, x 8 sources: all 16 connections come from 127.0.0.1, and a
+#               node's public listener takes 16 per IP, the issue-11 limit)
 #
 # Target: a microp2p hop relays >= 2x the throughput of a js-libp2p hop.
 #   .venv/bin/python bench/relay.py [--n 10] [--pings 30] [--echo-mib 16] [--streams 4] [--repeat 3]
@@ -140,7 +141,7 @@ def run_hop(kind, args, opts):
     return res
 
 
-def circuits_cost(kind, n_dst=8, per_dst=13):
+def circuits_cost(kind, n_dst=8, per_dst=8):
     """The hop process's RSS and CPU for n_dst * per_dst open circuits (raw: CONNECT/STOP and the
     spliced streams held open, no upgrade inside), from in-process microp2p peers."""
     import asyncio
