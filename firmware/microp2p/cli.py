@@ -432,7 +432,7 @@ class Runner:
         try:
             target = await self._reach(cmd)
         except Exception as e:
-            self.emit("dial:error", {"addr": cmd.get("addr"), "error": "%s: %s" % (type(e).__name__, e)})
+            self.emit(E.DIAL_ERROR, {"addr": cmd.get("addr"), "error": "%s: %s" % (type(e).__name__, e)})
             return
         peer = self._peer(cmd)
         rtts = await self.node.ping(target, int(cmd.get("count", 1)))
@@ -625,7 +625,7 @@ class Runner:
             r = self.relay.reservations[rid]
             held.append({"relay": str(rid), "state": r.state, "expire": r.expire,
                          "addrs": [str(a) for a in r.addrs]})
-        self.emit("relay", {"reservations": held, "hop": self.hop.table() if self.hop else None,
+        self.emit(E.RELAY_TABLE, {"reservations": held, "hop": self.hop.table() if self.hop else None,
                             "relayedIn": self.relay.relayed_in, "relayedOut": self.relay.relayed_out})
 
     async def cmd_peers(self, cmd):

@@ -41,6 +41,7 @@ DHT_PROVIDERS = "dht:providers"
 RELAY_RESERVATION = "relay:reservation"     # {relay, addrs, expire, limit, renewed}: every reservation and renewal
 RELAY_RESERVATION_ERROR = "relay:reservation:error"   # {relay, error, status?}: refused / lost; retried
 RELAY_RESERVE = "relay:reserve"             # hop: {peer, status} for every RESERVE answered
+RELAY_TABLE = "relay"                       # CLI {"cmd":"relay"}: {reservations, hop, relayedIn, relayedOut}
 RELAY_CIRCUIT_OPEN = "relay:circuit:open"   # hop: {id, src, dst, limited, circuits}
 RELAY_CIRCUIT_CLOSE = "relay:circuit:close"  # hop: {id, src, dst, bytes: [src->dst, dst->src], reason, circuits}
 RELAY_CIRCUIT_REFUSED = "relay:circuit:refused"  # hop: {src, dst, status}

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from microp2p.identity import keys
 from microp2p.identity.peerid import PeerId
+from microp2p_host import events as E
 
 ROOT = Path(__file__).resolve().parents[2]
 FIRMWARE = ROOT / "firmware"
@@ -552,7 +553,7 @@ class Fleet:
             tot_verified += verified
             tot_readings += d.readings
         gs = self.gateway_stats()
-        out = {"event": "summary", "devices": len(self.devices),
+        out = {"event": E.SUMMARY, "devices": len(self.devices),
                 "connected": sum(1 for d in self.devices if d.named("connected")),
                 "readings": tot_readings, "sent": tot_sent}
         if self.js:  # measured only with a js subscriber: absent otherwise, never null

@@ -24,3 +24,4 @@ MQTT_DROPPED = "mqtt:dropped"             # {dropped, droppedTotal, buffered, bu
 MQTT_COMMAND = "mqtt:command"             # {topic, gossipTopic, cmd}: an MQTT command sent to gossip
 MQTT_REJECTED = "mqtt:rejected"           # {topic, reason}: bad MQTT input, nothing published
 MQTT_ERROR = "mqtt:error"                 # {error}
+SUMMARY = "summary"                       # emulate's end-of-run figures (devices, readings, sent, received, ...)
