@@ -13,7 +13,7 @@ MPY := $(VENV)/bin/micropython
 # Heap for the MicroPython unit-test run: the core must fit a device-sized heap.
 MP_HEAP ?= 2M
 
-.PHONY: setup mosquitto-setup bench-mqtt bench-device test test-cpython test-micropython test-wasm test-interop interop-matrix demo bench bench-gossip bench-soak fuzz clean
+.PHONY: setup mosquitto-setup bench-mqtt bench-device test test-cpython test-micropython test-wasm test-interop interop-matrix demo bench bench-gossip bench-relay bench-soak fuzz clean
 
 setup: $(VENV)/.stamp interop-setup mosquitto-setup
 
@@ -69,6 +69,11 @@ bench: setup
 	$(MAKE) bench-mqtt
 	$(MAKE) bench-device
 	$(PY) bench/kad.py
+	$(MAKE) bench-relay
+
+# Circuit relay v2: relayed vs direct, a microp2p hop vs a js-libp2p hop, in one run (bench/relay.py).
+bench-relay: setup
+	$(PY) bench/relay.py
 
 # Device memory figures for the sensor node in the leaf profile (issue 10's table, bench/device.py).
 bench-device: setup
