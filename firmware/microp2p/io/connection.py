@@ -403,14 +403,18 @@ class Connection:
         # in pieces of at most FLUSH_MAX plaintext bytes: one encrypt of everything the session
         # holds needed one block of that size (787 KB measured, 50 echo streams): MemoryError
         piece = cap if cap < FLUSH_MAX else FLUSH_MAX
-        while self._out_bytes <= cap:
-            data = self.session.data_to_send(piece)
-            if not data:
-                break
-            enc = self.transport.encrypt(data)
-            self._out.append(enc)
-            self._out_bytes += len(enc)
+        while self._out_bytes <= cap and self._encrypt_piece(piece):
             self._out_event.set()
+
+    def _encrypt_piece(self, max_bytes):
+        """Takes up to max_bytes from the session, encrypts them for the writer; False if none."""
+        data = self.session.data_to_send(max_bytes)
+        if not data:
+            return False
+        enc = self.transport.encrypt(data)
+        self._out.append(enc)
+        self._out_bytes += len(enc)
+        return True
 
     def _backlog(self):
         # encrypted bytes queued for the writer + what the session holds while we are over the cap
@@ -502,11 +506,8 @@ class Connection:
             try:
                 if not self.session.closed:
                     self.session.go_away(0)
-                while True:  # the last frames and the GoAway, in bounded pieces
-                    data = self.session.data_to_send(FLUSH_MAX)
-                    if not data:
-                        break
-                    self._out.append(self.transport.encrypt(data))
+                while self._encrypt_piece(FLUSH_MAX):  # the last frames and the GoAway
+                    pass
             except Exception:
                 pass
         for st in list(self.streams.values()):

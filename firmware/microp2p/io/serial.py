@@ -311,7 +311,7 @@ class SerialPort:
                     await _sleep_ms(busy)
             self._handle(link.tick(self._clock.now()))
             c = self._conn
-            if c is not None and c._txn:
+            if c is not None and c.tx_buffered():
                 c._to_link(link)
             out = link.data_to_send(WRITE_PULL)
             if out:
