@@ -74,8 +74,14 @@ def _stranger_reserve(gateway_addr):
 
 
 def test_js_reaches_tcp_and_serial_devices_through_gateway_relay():
+    import socket
+    sk = socket.socket()
+    sk.bind(("127.0.0.1", 0))
+    metrics_port = sk.getsockname()[1]
+    sk.close()
     fleet = Fleet(n_tcp=1, n_serial=1, js=False, interval_ms=500, log=_log, relay_hop=True,
-                  device_heap="2M", stats_interval_s=1.0)
+                  device_heap="2M", stats_interval_s=1.0,
+                  gateway_toml=['metrics = "127.0.0.1:%d"' % metrics_port])
 
     async def scenario():
         try:
@@ -106,6 +112,15 @@ def test_js_reaches_tcp_and_serial_devices_through_gateway_relay():
         stats = await gw.wait_for("stats", lambda e: (e.get("relay") or {}).get("stats", {}).get("circuits", 0) >= 4,
                                   timeout=30)
         assert stats["relay"]["reservations"] == 2, stats
+        # the same figures on the Prometheus endpoint
+        import urllib.request
+        text = await asyncio.get_event_loop().run_in_executor(None, lambda: urllib.request.urlopen(
+            "http://127.0.0.1:%d/metrics" % metrics_port, timeout=10).read().decode())
+        got = dict((line.rsplit(" ", 1)[0], float(line.rsplit(" ", 1)[1])) for line in text.splitlines()
+                   if line.startswith("microp2p_relay_"))
+        assert got.get("microp2p_relay_reservations") == 2, got
+        assert got.get('microp2p_relay_events_total{kind="circuits"}', 0) >= 4, got
+        assert "microp2p_relay_circuits" in got, got
         for d in fleet.devices:
             assert not d.named("disconnected"), d.name   # the devices kept their links throughout
 
